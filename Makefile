@@ -1,0 +1,73 @@
+# collective.objectdetection: `make start` runs the whole system, `make test` tests it.
+# Everything is installed under this folder: .venv (Plone + detector service),
+# .venv-chainer (the Chainer backend), var/ (models, sample photos, the demo site).
+
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+CHAINER_VENV := .venv-chainer
+BIN := $(VENV)/bin
+VAR := var
+export DETECTOR_MODEL_DIR ?= $(CURDIR)/$(VAR)/models
+export SAMPLES_DIR ?= $(CURDIR)/$(VAR)/samples
+PIP_QUIET := --quiet --disable-pip-version-check
+
+.PHONY: help install models samples chainer start test test-fast lint format protos \
+        protos-check buildout bench browser-deps clean
+
+help:  ## This help
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install $(PIP_QUIET) -c constraints.txt -U pip setuptools wheel
+
+$(VENV)/.installed: $(BIN)/python constraints.txt pyproject.toml detector_service/pyproject.toml
+	$(BIN)/pip install $(PIP_QUIET) -c constraints.txt \
+	    -e 'detector_service[onnx,opencv,dev]' -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed  ## Create .venv with Plone, the add-on and the detector service
+
+models: install  ## Put the default model's weights in place (verified by sha256)
+	$(BIN)/detector-service fetch-model yolov3-tiny
+
+samples:  ## Fetch sample photos (darknet's and scikit-image's)
+	bash scripts/fetch-samples.sh "$(SAMPLES_DIR)"
+
+$(CHAINER_VENV)/.installed: constraints-chainer.txt scripts/build-chainer-env.sh detector_service/pyproject.toml
+	bash scripts/build-chainer-env.sh $(CHAINER_VENV)
+	touch $@
+
+chainer: $(CHAINER_VENV)/.installed  ## Create .venv-chainer with the Chainer/ChainerCV backend
+
+browser-deps:  ## Install Debian's chromium for the browser test (needs root or sudo)
+	bash scripts/install-chromium.sh
+
+start: install models samples  ## Install and run detector + Plone with a demo site
+	$(BIN)/python scripts/start.py
+
+test: install models samples chainer browser-deps  ## Run every test
+	bash scripts/run-tests.sh $(VENV)
+
+lint: install  ## ruff for Python, zpretty for ZCML/XML
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	find src -name '*.zcml' -o -name '*.xml' | grep -v '/locales/' | xargs $(BIN)/zpretty --check
+
+format: install  ## Apply ruff and zpretty
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+	find src -name '*.zcml' -o -name '*.xml' | grep -v '/locales/' | xargs $(BIN)/zpretty -i
+
+protos: install  ## Regenerate the Python code from protos/
+	$(BIN)/python -m detector_service.protogen
+
+buildout:  ## The alternative deployment: buildout + bin/instance
+	bash scripts/buildout.sh
+
+bench: install models samples chainer  ## Run the benchmarks of docs/benchmarks.md
+	bash bench/run.sh
+
+clean:  ## Remove virtual environments and var/
+	rm -rf $(VENV) $(CHAINER_VENV) $(VAR) bin parts develop-eggs eggs .installed.cfg

@@ -1,0 +1,1 @@
+"""A gRPC object-detection service and the client that talks to it."""
