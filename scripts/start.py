@@ -123,7 +123,11 @@ def stop(process: subprocess.Popen, name: str) -> None:
 
 def main() -> None:
     write_instance()
-    detector = DetectorProcess(port=DETECTOR_PORT)
+    detector = DetectorProcess(
+        backend=os.environ.get("DETECTOR_BACKEND", "onnx"),
+        model=os.environ.get("DETECTOR_MODEL", "yolov3-tiny"),
+        extra_args=["--port", str(DETECTOR_PORT)],
+    )
     # Ctrl-C reaches the whole process group; children handle it themselves, and we
     # turn SIGTERM into the same clean path.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
