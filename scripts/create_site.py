@@ -1,4 +1,4 @@
-"""Create (or update) the demo Plone site; run by scripts/start.py through `zconsole run`.
+"""Create (or update) the demo Plone site; `zconsole run` runs it for start.py.
 
 Reads PLONE_SITE_ID, ADMIN_USER, ADMIN_PASSWORD and DETECTOR_ADDRESS from the
 environment. Idempotent: an existing site is kept, only the admin's password and the

@@ -13,12 +13,11 @@ from pathlib import Path
 import base64
 import mimetypes
 import os
+import requests
 import signal
 import subprocess
 import sys
 import time
-
-import requests
 
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,7 +65,8 @@ def wait_for_plone(url: str, plone: subprocess.Popen) -> None:
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
         if plone.poll() is not None:
-            sys.exit(f"start: Plone exited with {plone.returncode}; see {INSTANCE}/var/log")
+            log = INSTANCE / "var" / "log" / "event.log"
+            sys.exit(f"start: Plone exited with {plone.returncode}; see {log}")
         try:
             if requests.get(url, timeout=2).status_code < 500:
                 return
@@ -145,7 +145,8 @@ def main() -> None:
             "\n".join(
                 [
                     "",
-                    f"  Plone:     {site_url}   (login: {ADMIN_USER} / {ADMIN_PASSWORD})",
+                    f"  Plone:     {site_url}",
+                    f"  Login:     {ADMIN_USER} / {ADMIN_PASSWORD}",
                     f"  Samples:   {site_url}/{SAMPLES_FOLDER}"
                     + (f"   ({uploaded} photos uploaded)" if uploaded else ""),
                     f"  Search:    {site_url}/@@search?detected_objects=dog",

@@ -1,4 +1,4 @@
-"""Write buildout's versions.cfg from constraints.txt, so both deployments share pins."""
+"""Write versions.cfg (buildout) from constraints.txt: both deployments, one pin set."""
 
 from pathlib import Path
 
