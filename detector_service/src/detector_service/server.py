@@ -1,0 +1,274 @@
+"""The gRPC server: the ``detection.v1.Detector`` servicer and the process around it.
+
+Start-up order: listen, answer health ``NOT_SERVING`` and detection calls
+``UNAVAILABLE`` while the model loads, then switch health to ``SERVING``. On
+SIGTERM/SIGINT health turns ``NOT_SERVING``, new calls are refused and calls in
+flight get ``grace`` seconds to finish.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from detector_service import legacy
+from detector_service import wire
+from detector_service.backends.base import Backend
+from detector_service.calls import CallFailed
+from detector_service.calls import CallHandler
+from detector_service.config import ServerConfig
+from detector_service.decoding import ImageDecoder
+from detector_service.inference import InferenceQueue
+from detector_service.metrics import ServerMetrics
+from detector_service.pipeline import DetectionPipeline
+from detector_service.proto.detection.v1 import detector_pb2
+from detector_service.proto.detection.v1 import detector_pb2_grpc
+from grpc_health.v1 import health
+from grpc_health.v1 import health_pb2
+from grpc_health.v1 import health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+import grpc
+import hmac
+import logging
+import signal
+import threading
+
+
+log = logging.getLogger("detector_service.server")
+SERVICE_NAME = detector_pb2.DESCRIPTOR.services_by_name["Detector"].full_name
+HEALTH_PREFIX = "/grpc.health.v1.Health/"
+# Room in a gRPC message for the fields around the image bytes.
+ENVELOPE_BYTES = 64 * 1024
+# Threads for calls beyond the workers and the queue: health, model info, refusals.
+SPARE_THREADS = 8
+
+
+class DetectorServicer(detector_pb2_grpc.DetectorServicer):
+    def __init__(self, calls: CallHandler) -> None:
+        self.calls = calls
+
+    def Detect(
+        self, request: detector_pb2.DetectRequest, context: grpc.ServicerContext
+    ) -> detector_pb2.DetectResponse:
+        def work() -> detector_pb2.DetectResponse:
+            if len(request.image) > self.calls.max_bytes:
+                raise CallFailed(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    f"the image has {len(request.image)} bytes; "
+                    f"the limit is {self.calls.max_bytes}",
+                )
+            options = wire.options_from_proto(request.options)
+            return wire.result_to_proto(
+                self.calls.detect(request.image, options, context)
+            )
+
+        return self.calls.run("Detect", context, work)
+
+    def DetectStream(
+        self,
+        request_iterator: Iterator[detector_pb2.DetectStreamRequest],
+        context: grpc.ServicerContext,
+    ) -> detector_pb2.DetectResponse:
+        def work() -> detector_pb2.DetectResponse:
+            first = next(request_iterator, None)
+            if first is None:
+                raise CallFailed(
+                    grpc.StatusCode.INVALID_ARGUMENT, "the stream was empty"
+                )
+            options = wire.options_from_proto(first.options)
+            chunks = (m.chunk for m in _prepend(first, request_iterator))
+            data = self.calls.join_chunks(chunks)
+            return wire.result_to_proto(self.calls.detect(data, options, context))
+
+        return self.calls.run("DetectStream", context, work)
+
+    def GetModelInfo(
+        self, request: detector_pb2.GetModelInfoRequest, context: grpc.ServicerContext
+    ) -> detector_pb2.ModelInfo:
+        return self.calls.run(
+            "GetModelInfo",
+            context,
+            lambda: wire.model_info_to_proto(self.calls.model_info()),
+        )
+
+
+def _prepend(first: object, rest: Iterator) -> Iterator:
+    yield first
+    yield from rest
+
+
+class TokenAuth(grpc.ServerInterceptor):
+    """Refuses calls without ``authorization: Bearer <token>``; health stays open
+    so that load balancers and orchestrators can probe without the secret."""
+
+    def __init__(self, token: str) -> None:
+        self._expected = f"Bearer {token}".encode()
+
+    def intercept_service(self, continuation, handler_call_details):
+        handler = continuation(handler_call_details)
+        if handler is None or handler_call_details.method.startswith(HEALTH_PREFIX):
+            return handler
+        metadata = dict(handler_call_details.invocation_metadata or ())
+        given = str(metadata.get("authorization", "")).encode()
+        if hmac.compare_digest(given, self._expected):
+            return handler
+        return _refusal(handler)
+
+
+def _refusal(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    """A handler of the same shape as ``handler`` that answers UNAUTHENTICATED."""
+
+    def deny(request, context):
+        context.abort(
+            grpc.StatusCode.UNAUTHENTICATED, "a valid bearer token is required"
+        )
+
+    shape = (handler.request_streaming, handler.response_streaming)
+    factory = {
+        (False, False): grpc.unary_unary_rpc_method_handler,
+        (False, True): grpc.unary_stream_rpc_method_handler,
+        (True, False): grpc.stream_unary_rpc_method_handler,
+        (True, True): grpc.stream_stream_rpc_method_handler,
+    }[shape]
+    return factory(
+        deny,
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
+
+
+class DetectorServer:
+    """One server process's parts: gRPC server, health, model, workers, metrics."""
+
+    def __init__(
+        self, config: ServerConfig, load_backend: Callable[[], Backend]
+    ) -> None:
+        self.config = config
+        self._load_backend = load_backend
+        self.metrics = ServerMetrics()
+        self.calls = CallHandler(self.metrics, config.max_message_bytes)
+        self.health = health.HealthServicer()
+        self.queue: InferenceQueue | None = None
+        self.stopping = threading.Event()
+        self.port = 0
+        self.server = self._build()
+
+    def _build(self) -> grpc.Server:
+        config = self.config
+        threads = config.workers + config.queue_size + SPARE_THREADS
+        message_limit = config.max_message_bytes + ENVELOPE_BYTES
+        server = grpc.server(
+            ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc"),
+            interceptors=[TokenAuth(config.token)] if config.token else [],
+            options=[
+                ("grpc.max_receive_message_length", message_limit),
+                ("grpc.max_send_message_length", message_limit),
+                ("grpc.so_reuseport", 0),
+            ],
+            maximum_concurrent_rpcs=threads,
+        )
+        detector_pb2_grpc.add_DetectorServicer_to_server(
+            DetectorServicer(self.calls), server
+        )
+        legacy.add_to_server(self.calls, server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection(
+            (
+                SERVICE_NAME,
+                legacy.SERVICE_NAME,
+                health.SERVICE_NAME,
+                reflection.SERVICE_NAME,
+            ),
+            server,
+        )
+        self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        if config.tls:
+            credentials = grpc.ssl_server_credentials(
+                [(config.tls_key.read_bytes(), config.tls_cert.read_bytes())]
+            )
+            self.port = server.add_secure_port(config.address, credentials)
+        else:
+            self.port = server.add_insecure_port(config.address)
+        if not self.port:
+            raise OSError(f"cannot listen on {config.address}")
+        return server
+
+    def _set_health(self, status: int) -> None:
+        for name in ("", SERVICE_NAME, legacy.SERVICE_NAME):
+            self.health.set(name, status)
+
+    def start(self) -> None:
+        self.server.start()
+        if self.config.metrics_port:
+            self.metrics.serve(self.config.metrics_port)
+        log.info(
+            "listening",
+            extra={
+                "fields": {
+                    "address": f"{self.config.host}:{self.port}",
+                    "tls": self.config.tls,
+                    "token": bool(self.config.token),
+                    "metrics_port": self.config.metrics_port,
+                }
+            },
+        )
+
+    def load_model(self) -> None:
+        """Load the backend, start the workers and report SERVING."""
+        config = self.config
+        backend = self._load_backend()
+        info = backend.info
+        decoder = ImageDecoder(
+            max_bytes=config.max_message_bytes,
+            max_pixels=config.max_pixels,
+            target=(info.input_width, info.input_height),
+        )
+        pipeline = DetectionPipeline(backend, decoder, config.min_score)
+        self.queue = InferenceQueue(
+            pipeline,
+            workers=config.workers,
+            queue_size=config.queue_size,
+            on_depth=self.metrics.queue_depth.set,
+            on_skip=self.metrics.skipped.inc,
+        )
+        self.calls.model_loaded(self.queue, info)
+        self._set_health(health_pb2.HealthCheckResponse.SERVING)
+        log.info(
+            "serving",
+            extra={
+                "fields": {
+                    "model": info.name,
+                    "version": info.version,
+                    "framework": info.framework,
+                    "workers": config.workers,
+                    "queue_size": config.queue_size,
+                }
+            },
+        )
+
+    def stop(self) -> None:
+        """Report NOT_SERVING, refuse new calls, let those in flight finish."""
+        log.info("stopping", extra={"fields": {"grace_s": self.config.grace}})
+        self.health.enter_graceful_shutdown()
+        self.server.stop(self.config.grace).wait()
+        if self.queue is not None:
+            self.queue.close()
+        log.info("stopped")
+
+
+def serve(config: ServerConfig, load_backend: Callable[[], Backend]) -> int:
+    """Run a server until SIGTERM or SIGINT; the process's exit status."""
+    server = DetectorServer(config, load_backend)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: server.stopping.set())
+    server.start()
+    try:
+        server.load_model()
+    except Exception as exc:
+        log.error("model not loaded", extra={"fields": {"error": str(exc)}})
+        server.stop()
+        return 2
+    server.stopping.wait()
+    server.stop()
+    return 0
