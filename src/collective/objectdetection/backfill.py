@@ -1,0 +1,100 @@
+"""Backfill: request detection for existing content, and follow its progress.
+
+Progress is derived from the catalog (how many of the backfilled items are still
+pending), so it is right whichever thread or process does the detecting. It is
+remembered per process and site.
+"""
+
+from __future__ import annotations
+
+from collective.objectdetection import storage
+from collective.objectdetection.processing import QUEUED
+from collective.objectdetection.processing import request_detection
+from collective.objectdetection.settings import get_settings
+from dataclasses import dataclass
+from datetime import datetime
+from datetime import UTC
+from plone import api
+
+import threading
+
+
+MODES = ("missing", "all")
+
+
+@dataclass
+class BackfillRun:
+    mode: str
+    uids: tuple[str, ...]
+    started_at: datetime
+    finished_at: datetime | None = None
+
+
+_runs: dict[tuple[str, ...], BackfillRun] = {}
+_runs_lock = threading.Lock()
+
+
+def find_candidates(
+    site, mode: str = "missing", path: str = "", limit: int = 0
+) -> list:
+    """Brains of enabled-type items below ``path`` (site-relative), best first:
+    ``missing`` leaves out items already done or skipped."""
+    catalog = api.portal.get_tool("portal_catalog")
+    root = "/".join(site.getPhysicalPath())
+    query = {
+        "portal_type": list(get_settings().enabled_types),
+        "path": root + "/" + path.strip("/") if path.strip("/") else root,
+        "sort_on": "created",
+    }
+    brains = catalog.unrestrictedSearchResults(**query)
+    if mode == "missing":
+        finished = {storage.DONE, storage.SKIPPED}
+        brains = [b for b in brains if b.detection_status not in finished]
+    return list(brains[:limit] if limit else brains)
+
+
+def start_backfill(site, brains, mode: str, force: bool) -> BackfillRun:
+    """Mark the items pending and queue them (never detected inside the request)."""
+    uids = []
+    for brain in brains:
+        obj = brain._unrestrictedGetObject()
+        if request_detection(obj, force=force, how=QUEUED) == storage.PENDING:
+            uids.append(brain.UID)
+    run = BackfillRun(mode=mode, uids=tuple(uids), started_at=datetime.now(UTC))
+    with _runs_lock:
+        _runs[site.getPhysicalPath()] = run
+    return run
+
+
+def backfill_progress(site) -> dict:
+    with _runs_lock:
+        run = _runs.get(site.getPhysicalPath())
+    if run is None:
+        return {
+            "running": False,
+            "mode": None,
+            "total": 0,
+            "processed": 0,
+            "started_at": None,
+            "finished_at": None,
+        }
+    total = len(run.uids)
+    pending = 0
+    if total:
+        catalog = api.portal.get_tool("portal_catalog")
+        pending = len(
+            catalog.unrestrictedSearchResults(
+                UID=list(run.uids), detection_status="pending"
+            )
+        )
+    processed = total - pending
+    if processed == total and run.finished_at is None:
+        run.finished_at = datetime.now(UTC)
+    return {
+        "running": processed < total,
+        "mode": run.mode,
+        "total": total,
+        "processed": processed,
+        "started_at": run.started_at.isoformat(),
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+    }

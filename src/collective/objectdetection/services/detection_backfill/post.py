@@ -1,0 +1,52 @@
+"""POST @detection-backfill: queue existing content for detection."""
+
+from collective.objectdetection.backfill import backfill_progress
+from collective.objectdetection.backfill import find_candidates
+from collective.objectdetection.backfill import MODES
+from collective.objectdetection.backfill import start_backfill
+from plone import api
+from plone.protect.interfaces import IDisableCSRFProtection
+from plone.restapi.deserializer import json_body
+from plone.restapi.services import Service
+from zExceptions import BadRequest
+from zope.interface import alsoProvides
+
+
+class DetectionBackfillPost(Service):
+    def reply(self) -> dict:
+        alsoProvides(self.request, IDisableCSRFProtection)
+        body = json_body(self.request) or {}
+        if not isinstance(body, dict):
+            raise BadRequest("expected a JSON object")
+        uids = body.get("uids")
+        if uids is not None:
+            if not isinstance(uids, list) or not all(isinstance(u, str) for u in uids):
+                raise BadRequest("uids must be a list of strings")
+            catalog = api.portal.get_tool("portal_catalog")
+            brains = catalog.unrestrictedSearchResults(UID=uids) if uids else []
+            run = start_backfill(self.context, brains, mode="all", force=True)
+        else:
+            mode = body.get("mode", "missing")
+            if mode not in MODES:
+                raise BadRequest(f"mode must be one of {', '.join(MODES)}")
+            try:
+                limit = int(body.get("limit") or 0)
+            except (TypeError, ValueError) as exc:
+                raise BadRequest("limit must be a number") from exc
+            path = body.get("path") or ""
+            if not isinstance(path, str):
+                raise BadRequest("path must be a string")
+            brains = find_candidates(
+                self.context, mode, _site_relative(self.context, path), limit
+            )
+            run = start_backfill(self.context, brains, mode=mode, force=mode == "all")
+        self.request.response.setStatus(202)
+        return {"queued": len(run.uids), **backfill_progress(self.context)}
+
+
+def _site_relative(site, path: str) -> str:
+    """Accept a physical path (/Plone/folder) or a site-relative one (/folder)."""
+    site_path = "/".join(site.getPhysicalPath())
+    if path == site_path or path.startswith(site_path + "/"):
+        return path[len(site_path) :]
+    return path

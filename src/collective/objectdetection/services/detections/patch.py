@@ -1,0 +1,33 @@
+"""PATCH @detections: the editor's corrections (hidden and added labels)."""
+
+from collective.objectdetection import storage
+from collective.objectdetection.results import reindex
+from collective.objectdetection.services.detections.get import serialize_record
+from plone.protect.interfaces import IDisableCSRFProtection
+from plone.restapi.deserializer import json_body
+from plone.restapi.services import Service
+from zExceptions import BadRequest
+from zope.interface import alsoProvides
+
+
+def _label_list(body: dict, key: str) -> list[str] | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise BadRequest(f"{key} must be a list of strings")
+    return value
+
+
+class DetectionsPatch(Service):
+    def reply(self) -> dict:
+        alsoProvides(self.request, IDisableCSRFProtection)
+        body = json_body(self.request)
+        if not isinstance(body, dict):
+            raise BadRequest("expected a JSON object")
+        storage.ensure_record(self.context).set_corrections(
+            hidden_labels=_label_list(body, "hidden_labels"),
+            added_labels=_label_list(body, "added_labels"),
+        )
+        reindex(self.context)
+        return serialize_record(self.context, self.request)

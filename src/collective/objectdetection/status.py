@@ -1,0 +1,93 @@
+"""The site's detection status: counts, queue, detector health, failures."""
+
+from __future__ import annotations
+
+from collective.objectdetection import storage
+from collective.objectdetection.backfill import backfill_progress
+from collective.objectdetection.detector import get_client
+from collective.objectdetection.queue import detection_queue
+from collective.objectdetection.settings import get_settings
+from detector_service.errors import DetectorError
+from plone import api
+
+
+MAX_FAILURES = 20
+
+
+def status_counts() -> dict[str, int]:
+    """Items per status; ``none`` counts enabled-type items never recorded."""
+    catalog = api.portal.get_tool("portal_catalog")
+    index = catalog._catalog.getIndex("detection_status")
+    counts = dict.fromkeys(storage.STATUSES, 0)
+    for status, count in index.uniqueValues(withLengths=True):
+        counts[status] = counts.get(status, 0) + count
+    recorded = len(
+        catalog.unrestrictedSearchResults(
+            portal_type=list(get_settings().enabled_types),
+            detection_status=list(storage.STATUSES),
+        )
+    )
+    enabled = len(
+        catalog.unrestrictedSearchResults(
+            portal_type=list(get_settings().enabled_types)
+        )
+    )
+    counts[storage.NONE] += max(0, enabled - recorded)
+    return counts
+
+
+def detector_health() -> dict:
+    settings = get_settings()
+    answer = {
+        "status": "UNAVAILABLE",
+        "addresses": list(settings.detector_addresses),
+        "model": None,
+        "error": "",
+    }
+    try:
+        client = get_client(settings)
+        answer["status"] = client.health()
+        if answer["status"] == "SERVING":
+            info = client.model_info()
+            answer["model"] = {
+                "name": info.name,
+                "version": info.version,
+                "framework": info.framework,
+            }
+    except DetectorError as exc:
+        answer["status"] = "UNAVAILABLE"
+        answer["error"] = str(exc)
+    return answer
+
+
+def recent_failures() -> list[dict]:
+    catalog = api.portal.get_tool("portal_catalog")
+    brains = catalog.unrestrictedSearchResults(
+        detection_status=storage.FAILED, sort_on="modified", sort_order="descending"
+    )[:MAX_FAILURES]
+    failures = []
+    for brain in brains:
+        record = storage.get_record(brain._unrestrictedGetObject())
+        failures.append(
+            {
+                "@id": brain.getURL(),
+                "UID": brain.UID,
+                "title": brain.Title,
+                "error": record.error if record else "",
+                "attempts": record.attempts if record else 0,
+            }
+        )
+    return failures
+
+
+def site_status(site) -> dict:
+    return {
+        "counts": status_counts(),
+        "queue": {
+            "length": len(detection_queue),
+            "mode": get_settings().processing_mode,
+        },
+        "detector": detector_health(),
+        "backfill": backfill_progress(site),
+        "failures": recent_failures(),
+    }

@@ -1,0 +1,234 @@
+"""Over the real Plone WSGI server, with a real detector process: upload, detect,
+search, correct, and survive the detector being down."""
+
+from collective.objectdetection.testing import FUNCTIONAL_TESTING
+from collective.objectdetection.worker import DetectionWorker
+from plone_rest import configure_site
+from plone_rest import free_port
+from plone_rest import image_payload
+from plone_rest import session
+from plone_rest import wait_for
+
+import base64
+import pytest
+import sys
+import unittest
+
+
+ML_MODULES = ("numpy", "onnxruntime", "cv2", "chainer", "torch")
+
+
+class DetectionOverRestTests(unittest.TestCase):
+    layer = FUNCTIONAL_TESTING
+
+    @pytest.fixture(autouse=True)
+    def _detector(self, detector, samples_dir):
+        self.detector = detector
+        self.samples_dir = samples_dir
+
+    def setUp(self):
+        self.portal = self.layer["portal"]
+        configure_site(self.portal, detector_addresses=[self.detector.address])
+        self.api = session(self, self.portal)
+
+    def upload(self, name: str) -> str:
+        data = (self.samples_dir / name).read_bytes()
+        response = self.api.post("/", json=image_payload(data, name))
+        assert response.status_code == 201, response.text
+        return response.json()["@id"]
+
+    def detections(self, url: str) -> dict:
+        response = self.api.get(f"{url}/@detections")
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def wait_until_done(self, url: str, after_attempts: int = 0) -> dict:
+        def done():
+            body = self.detections(url)
+            finished = body["status"] in ("done", "failed")
+            return body if finished and body["attempts"] > after_attempts else None
+
+        return wait_for(done, f"detection of {url}")
+
+    def search(self, **query) -> list[str]:
+        response = self.api.get("/@search", params=query)
+        assert response.status_code == 200, response.text
+        return [item["@id"] for item in response.json()["items"]]
+
+    def test_upload_is_found_by_search_and_a_collection(self):
+        url = self.upload("dog.jpg")
+        body = self.wait_until_done(url)
+        assert body["status"] == "done"
+        assert "dog" in body["labels"]
+        assert body["image"]["width"] == 768 and body["image"]["height"] == 576
+        assert body["model"]["name"] == "yolov3-tiny"
+        dog = next(d for d in body["detections"] if d["label"] == "dog")
+        # Boxes are in pixels of the original upload, not of the derivative.
+        assert 0 <= dog["box"]["x_min"] < dog["box"]["x_max"] <= 768
+
+        assert url in self.search(detected_objects="dog")
+        assert url in self.search(SearchableText="dog")
+        assert url not in self.search(detected_objects="giraffe")
+        expanded = self.api.get(url, params={"expand": "detections"}).json()
+        assert "dog" in expanded["@components"]["detections"]["labels"]
+
+        collection = self.api.post(
+            "/",
+            json={
+                "@type": "Collection",
+                "title": "Dogs",
+                "query": [
+                    {
+                        "i": "detected_objects",
+                        "o": "plone.app.querystring.operation.selection.any",
+                        "v": ["dog"],
+                    }
+                ],
+            },
+        )
+        assert collection.status_code == 201, collection.text
+        items = self.api.get(collection.json()["@id"]).json()["items"]
+        assert [item["@id"] for item in items] == [url]
+
+    def test_labels_are_searchable_in_german_and_japanese(self):
+        url = self.upload("dog.jpg")
+        self.wait_until_done(url)
+        assert url in self.search(SearchableText="Hund")
+        assert url in self.search(SearchableText="犬")
+
+    def test_corrections_survive_a_rerun(self):
+        url = self.upload("dog.jpg")
+        first = self.wait_until_done(url)
+        assert "bicycle" in first["labels"]
+        patched = self.api.patch(
+            f"{url}/@detections",
+            json={"hidden_labels": ["bicycle"], "added_labels": ["leash"]},
+        )
+        assert patched.status_code == 200, patched.text
+        assert "bicycle" not in patched.json()["labels"]
+        assert url in self.search(detected_objects="leash")
+
+        rerun = self.api.post(f"{url}/@detections")
+        assert rerun.status_code == 202, rerun.text
+        assert rerun.json()["status"] == "pending"
+        second = self.wait_until_done(url, after_attempts=first["attempts"])
+        assert second["hidden_labels"] == ["bicycle"]
+        assert second["added_labels"] == ["leash"]
+        assert "bicycle" not in second["labels"] and "leash" in second["labels"]
+        assert url not in self.search(detected_objects="bicycle")
+
+        assert self.api.delete(f"{url}/@detections").status_code == 204
+        cleared = self.detections(url)
+        assert cleared["detections"] == [] and cleared["labels"] == ["leash"]
+
+    def test_detect_endpoint(self):
+        data = (self.samples_dir / "dog.jpg").read_bytes()
+        multipart = self.api.post("/@detect", files={"image": ("dog.jpg", data)})
+        assert multipart.status_code == 200, multipart.text
+        body = multipart.json()
+        assert body["success"] is True
+        assert "dog" in [p["class"] for p in body["predictions"]]
+        assert body["image"] == {"width": 768, "height": 576}
+
+        as_json = self.api.post(
+            "/@detect",
+            json={
+                "image": {
+                    "data": base64.b64encode(data).decode(),
+                    "encoding": "base64",
+                    "filename": "dog.jpg",
+                }
+            },
+        )
+        assert as_json.status_code == 200, as_json.text
+        assert "dog" in [d["label"] for d in as_json.json()["detections"]]
+
+        broken = self.api.post(
+            "/@detect", files={"image": ("x.jpg", b"\xff\xd8\xff not an image")}
+        )
+        assert broken.status_code == 400, broken.text
+        assert broken.json()["type"] == "BadRequest"
+
+        configure_site(self.portal, detector_addresses=[f"127.0.0.1:{free_port()}"])
+        down = self.api.post("/@detect", files={"image": ("dog.jpg", data)})
+        assert down.status_code == 503, down.text
+        assert down.json()["type"] == "DetectorUnavailable"
+
+    def test_status_and_backfill(self):
+        url = self.upload("person.jpg")
+        self.wait_until_done(url)
+        status = self.api.get("/@detection-status").json()
+        assert status["counts"]["done"] == 1
+        assert status["detector"]["status"] == "SERVING"
+        assert status["detector"]["model"]["name"] == "yolov3-tiny"
+
+        backfill = self.api.post("/@detection-backfill", json={"mode": "all"})
+        assert backfill.status_code == 202, backfill.text
+        assert backfill.json()["queued"] == 1
+
+        def finished():
+            progress = self.api.get("/@detection-status").json()["backfill"]
+            return progress if not progress["running"] else None
+
+        progress = wait_for(finished, "the backfill")
+        assert progress["processed"] == progress["total"] == 1
+        assert progress["finished_at"] is not None
+
+    def test_zope_process_loads_no_ml_library(self):
+        url = self.upload("dog.jpg")
+        assert self.wait_until_done(url)["status"] == "done"
+        loaded = [name for name in ML_MODULES if name in sys.modules]
+        assert loaded == [], f"the Zope process imported {loaded}"
+
+
+class DetectorDownTests(unittest.TestCase):
+    """Uploads while the detector is down: 201 at once, pending, done once back."""
+
+    layer = FUNCTIONAL_TESTING
+
+    @pytest.fixture(autouse=True)
+    def _samples(self, samples_dir, start_detector, monkeypatch):
+        self.samples_dir = samples_dir
+        self.start_detector = start_detector
+        # Retry soon, so the test need not wait for the production back-off.
+        monkeypatch.setattr(DetectionWorker, "retry_delay_max", 1.0)
+
+    def setUp(self):
+        self.portal = self.layer["portal"]
+        self.port = free_port()
+        configure_site(
+            self.portal,
+            detector_addresses=[f"127.0.0.1:{self.port}"],
+            timeout_seconds=2.0,
+        )
+        self.api = session(self, self.portal)
+
+    def test_upload_while_down_then_detected_when_back(self):
+        data = (self.samples_dir / "dog.jpg").read_bytes()
+        response = self.api.post("/", json=image_payload(data, "dog.jpg"))
+        assert response.status_code == 201, response.text
+        url = response.json()["@id"]
+        assert self.api.get(f"{url}/@detections").json()["status"] == "pending"
+
+        wait_for(
+            lambda: self.api.get(f"{url}/@detections").json()["attempts"] >= 1,
+            "a failed attempt",
+        )
+        body = self.api.get(f"{url}/@detections").json()
+        assert body["status"] == "pending"
+        assert url in [
+            i["@id"]
+            for i in self.api.get(
+                "/@search", params={"detection_status": "pending"}
+            ).json()["items"]
+        ]
+
+        self.start_detector(extra_args=["--port", str(self.port)])
+        body = wait_for(
+            lambda: (
+                (b := self.api.get(f"{url}/@detections").json())["status"] == "done"
+                and b
+            ),
+            "detection once the detector is back",
+        )
+        assert "dog" in body["labels"]
