@@ -1,0 +1,57 @@
+"""Folder contents action "Detect objects": re-run detection for the selection."""
+
+from collective.objectdetection import _
+from collective.objectdetection.processing import is_enabled_type
+from collective.objectdetection.processing import request_detection
+from collective.objectdetection.settings import get_settings
+from plone.app.content.browser.contents import ContentsBaseAction
+from plone.app.content.interfaces import IStructureAction
+from zope.i18n import translate
+from zope.interface import implementer
+
+
+@implementer(IStructureAction)
+class DetectObjectsAction:
+    """The button; without a form, the folder contents app posts the selection
+    (UIDs) with the CSRF token to ``url``."""
+
+    order = 8
+
+    def __init__(self, context, request) -> None:
+        self.context = context
+        self.request = request
+
+    def get_options(self) -> dict:
+        return {
+            "title": translate(_("Detect objects"), context=self.request),
+            "tooltip": translate(
+                _("Detect the objects in the selected images again"),
+                context=self.request,
+            ),
+            "id": "detect-objects",
+            "icon": "bounding-box",
+            "url": self.context.absolute_url() + "/@@fc-detect-objects",
+        }
+
+
+class DetectObjectsActionView(ContentsBaseAction):
+    """Re-runs detection of each selected item the user may run detection on.
+
+    The base class checks the CSRF token and POST, finds the items by UID and
+    reports missing ones and those the permission check refused.
+    """
+
+    required_obj_permission = "collective.objectdetection: Run detection"
+    success_msg = _("Detection started for the selected items")
+    failure_msg = _("Detection could not be started for all selected items")
+
+    def action(self, obj) -> None:
+        if not is_enabled_type(obj, get_settings()):
+            self.errors.append(
+                _(
+                    'Detection is not enabled for "${title}"',
+                    mapping={"title": self.objectTitle(obj)},
+                )
+            )
+            return
+        request_detection(obj, force=True)
