@@ -26,11 +26,12 @@ EXTENSIONS = (
 
 
 def ensure_admin(app) -> None:
+    """The root user folder is a PAS here (plone.restapi adds JWT to it)."""
     users = app.acl_users
     if users.getUserById(ADMIN_USER) is None:
         users._doAddUser(ADMIN_USER, ADMIN_PASSWORD, ["Manager"], [])
-    else:
-        users.userFolderEditUser(ADMIN_USER, ADMIN_PASSWORD, ["Manager"], [])
+    elif users.authenticate(ADMIN_USER, ADMIN_PASSWORD, None) is None:
+        users.users.updateUserPassword(ADMIN_USER, ADMIN_PASSWORD)
 
 
 def ensure_site(app):

@@ -32,6 +32,8 @@ SITE_ID = os.environ.get("PLONE_SITE_ID", "Plone")
 ADMIN_USER = os.environ.get("ADMIN_USER", "admin")
 ADMIN_PASSWORD = os.environ.get("ADMIN_PASSWORD", "admin")
 SAMPLES_DIR = Path(os.environ.get("SAMPLES_DIR", VAR / "samples"))
+# The same default as the Makefile's, for running this script by hand.
+os.environ.setdefault("DETECTOR_MODEL_DIR", str(VAR / "models"))
 SAMPLES_FOLDER = "sample-photos"
 STARTUP_SECONDS = 180
 
@@ -89,6 +91,8 @@ def upload_samples(site_url: str) -> int:
         json={"@type": "Folder", "id": SAMPLES_FOLDER, "title": "Sample photos"},
         timeout=30,
     ).raise_for_status()
+    # Published, so that visitors find the photos by what is in them too.
+    session.post(f"{folder_url}/@workflow/publish", timeout=30).raise_for_status()
     photos = sorted(p for p in SAMPLES_DIR.glob("*") if p.suffix in (".jpg", ".png"))
     for photo in photos:
         content_type = mimetypes.guess_type(photo.name)[0] or "image/jpeg"
