@@ -215,28 +215,35 @@ class BrowserSessionWriteTests(UiTestCase):
 
 
 class BrowserSessionCsrfTests(UiTestCase):
-    """A browser session's write without plone.protect's token must be refused.
+    """A browser session's write without plone.protect's token is refused.
 
-    plone.transformchain runs plone.protect's automatic check on GET and POST
-    responses only, and the @detections services mark every request
-    IDisableCSRFProtection, so today a cookie session's PATCH, POST and DELETE
-    pass without a token. Basic and bearer clients cannot be forged cross-site; a
-    cookie session can. The fix belongs in the services (check the token when the
-    request has no Authorization header); until it lands this test fails loudly
-    the day it starts passing.
+    Basic and bearer clients cannot be forged cross-site; a cookie session can, so
+    the writing services check the token when the request has no Authorization
+    header.
     """
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="the @detections services do not yet check the token of cookie sessions",
-    )
     def test_cookie_session_write_without_token_is_refused(self):
+        url = self.upload_dog()
+        browser = login_with_cookie(self.portal_url, "editor", PASSWORD)
+        headers = {"Accept": "application/json"}
+        patched = browser.patch(
+            f"{url}/@detections", json={"hidden_labels": ["dog"]}, headers=headers
+        )
+        rerun = browser.post(f"{url}/@detections", headers=headers)
+        deleted = browser.delete(f"{url}/@detections", headers=headers)
+        assert [patched.status_code, rerun.status_code, deleted.status_code] == [
+            403,
+            403,
+            403,
+        ]
+        assert "dog" in self.owner.get(f"{url}/@detections").json()["labels"]
+
+    def test_cookie_session_write_with_a_wrong_token_is_refused(self):
         url = self.upload_dog()
         browser = login_with_cookie(self.portal_url, "editor", PASSWORD)
         response = browser.patch(
             f"{url}/@detections",
             json={"hidden_labels": ["dog"]},
-            headers={"Accept": "application/json"},
+            headers={"Accept": "application/json", "X-CSRF-TOKEN": "0" * 40},
         )
         assert response.status_code == 403
-        assert "dog" in self.owner.get(f"{url}/@detections").json()["labels"]

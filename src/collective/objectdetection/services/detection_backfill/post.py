@@ -4,17 +4,16 @@ from collective.objectdetection.backfill import backfill_progress
 from collective.objectdetection.backfill import find_candidates
 from collective.objectdetection.backfill import MODES
 from collective.objectdetection.backfill import start_backfill
+from collective.objectdetection.services.csrf import protect_write
 from plone import api
-from plone.protect.interfaces import IDisableCSRFProtection
 from plone.restapi.deserializer import json_body
 from plone.restapi.services import Service
 from zExceptions import BadRequest
-from zope.interface import alsoProvides
 
 
 class DetectionBackfillPost(Service):
     def reply(self) -> dict:
-        alsoProvides(self.request, IDisableCSRFProtection)
+        protect_write(self.request)
         body = json_body(self.request) or {}
         if not isinstance(body, dict):
             raise BadRequest("expected a JSON object")

@@ -2,14 +2,13 @@
 
 from collective.objectdetection import storage
 from collective.objectdetection.results import reindex
-from plone.protect.interfaces import IDisableCSRFProtection
+from collective.objectdetection.services.csrf import protect_write
 from plone.restapi.services import Service
-from zope.interface import alsoProvides
 
 
 class DetectionsDelete(Service):
     def reply(self) -> None:
-        alsoProvides(self.request, IDisableCSRFProtection)
+        protect_write(self.request)
         record = storage.get_record(self.context)
         if record is not None:
             record.clear_machine_results()

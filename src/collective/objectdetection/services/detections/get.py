@@ -38,6 +38,14 @@ def serialize_record(context, request) -> dict:
             }
             for d in record.detections
         ],
+        "label_titles": {
+            label: label_title(label, context=request)
+            for label in {
+                *(d["label"] for d in record.detections),
+                *record.added_labels,
+                *record.hidden_labels,
+            }
+        },
         "added_labels": list(record.added_labels),
         "hidden_labels": list(record.hidden_labels),
         "image": (

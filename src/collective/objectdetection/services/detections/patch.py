@@ -2,12 +2,11 @@
 
 from collective.objectdetection import storage
 from collective.objectdetection.results import reindex
+from collective.objectdetection.services.csrf import protect_write
 from collective.objectdetection.services.detections.get import serialize_record
-from plone.protect.interfaces import IDisableCSRFProtection
 from plone.restapi.deserializer import json_body
 from plone.restapi.services import Service
 from zExceptions import BadRequest
-from zope.interface import alsoProvides
 
 
 def _label_list(body: dict, key: str) -> list[str] | None:
@@ -21,7 +20,7 @@ def _label_list(body: dict, key: str) -> list[str] | None:
 
 class DetectionsPatch(Service):
     def reply(self) -> dict:
-        alsoProvides(self.request, IDisableCSRFProtection)
+        protect_write(self.request)
         body = json_body(self.request)
         if not isinstance(body, dict):
             raise BadRequest("expected a JSON object")
