@@ -35,7 +35,8 @@ models: install  ## Put the default model's weights in place (verified by sha256
 samples:  ## Fetch sample photos (darknet's and scikit-image's)
 	bash scripts/fetch-samples.sh "$(SAMPLES_DIR)"
 
-$(CHAINER_VENV)/.installed: constraints-chainer.txt scripts/build-chainer-env.sh detector_service/pyproject.toml
+$(CHAINER_VENV)/.installed: constraints-chainer.txt scripts/build-chainer-env.sh \
+        scripts/chainercv/_nms_gpu_post.py scripts/chainercv/patch_sdist.py detector_service/pyproject.toml
 	bash scripts/build-chainer-env.sh $(CHAINER_VENV)
 	touch $@
 

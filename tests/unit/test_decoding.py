@@ -6,6 +6,7 @@ from detector_service.decoding import ImageDecoder
 from detector_service.errors import InvalidImage
 from io import BytesIO
 from PIL import Image
+from PIL import ImageFile
 
 import numpy as np
 import pytest
@@ -13,6 +14,16 @@ import pytest
 
 RED = (255, 0, 0)
 BLUE = (0, 0, 255)
+
+
+@pytest.fixture(autouse=True)
+def strict_pillow(monkeypatch):
+    """Pillow as in the detector process, where truncated files are errors.
+
+    plone.scale, imported by the Plone tests of the same pytest run, turns
+    ``LOAD_TRUNCATED_IMAGES`` on for the whole process; the detector never imports it.
+    """
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", False)
 
 
 def encode(image: Image.Image, fmt: str, **params) -> bytes:
