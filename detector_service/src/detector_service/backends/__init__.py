@@ -1,0 +1,45 @@
+"""Model backends: one module per runtime, each with ``load(files, **options)``.
+
+A backend module is imported only when asked for, so the core service does not need
+every runtime installed; a missing runtime is a clear error naming the extra.
+"""
+
+from __future__ import annotations
+
+from detector_service.backends.base import Backend
+from detector_service.models import locate
+from detector_service.models import ModelUnavailable
+from pathlib import Path
+
+import importlib
+
+
+# backend name -> (module, the extra that installs its runtime)
+BACKENDS: dict[str, tuple[str, str]] = {
+    "onnx": ("detector_service.backends.onnx", "onnx"),
+    "opencv": ("detector_service.backends.opencv", "opencv"),
+    "chainer": ("detector_service.backends.chainer", "chainer"),
+}
+
+
+class BackendUnavailable(ModelUnavailable):
+    """The backend is unknown or its runtime is not installed."""
+
+
+def load_backend(
+    backend: str, model: str, model_dir: Path, **options: object
+) -> Backend:
+    """The named backend with the model loaded, ready to ``predict``."""
+    if backend not in BACKENDS:
+        raise BackendUnavailable(
+            f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}"
+        )
+    module_name, extra = BACKENDS[backend]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise BackendUnavailable(
+            f"the {backend} backend needs {error.name or 'a missing module'}: "
+            f"pip install 'detector-service[{extra}]'"
+        ) from error
+    return module.load(locate(model, Path(model_dir)), **options)

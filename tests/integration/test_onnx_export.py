@@ -1,0 +1,315 @@
+"""The project's darknet-to-ONNX converter against OpenCV DNN, the reference that reads
+darknet files itself: same raw outputs, same detections on real photos."""
+
+from __future__ import annotations
+
+from detector_service import models
+from detector_service.backends.onnx import OnnxBackend
+from detector_service.backends.opencv import OpenCVBackend
+from detector_service.darknet.cfg import read_cfg
+from detector_service.darknet.onnx_export import convert
+from detector_service.darknet.onnx_export import converted_model
+from detector_service.darknet.onnx_export import CONVERTER_VERSION
+from detector_service.models import FromUrl
+from detector_service.models import locate
+from detector_service.models import ModelFile
+from detector_service.models import ModelFiles
+from detector_service.models import ModelSpec
+from detector_service.models import sha256_of
+from detector_service.yolo import letterbox
+from pathlib import Path
+from PIL import Image
+
+import numpy as np
+import onnxruntime
+import pytest
+
+
+# Measured on the darknet photos: at most 1.7e-4 on logits reaching 20-25 (float32
+# summation order and BatchNorm folding differ between the two runtimes).
+RAW_TOLERANCE = 1e-3
+SHOWN = 0.3
+
+
+@pytest.fixture(scope="module")
+def tiny(model_dir: Path) -> ModelFiles:
+    return locate("yolov3-tiny", model_dir)
+
+
+@pytest.fixture(scope="module")
+def backends(tiny: ModelFiles) -> tuple[OnnxBackend, OpenCVBackend]:
+    return OnnxBackend(tiny), OpenCVBackend(tiny)
+
+
+def _photo(samples_dir: Path, name: str) -> np.ndarray:
+    with Image.open(samples_dir / name) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def test_converted_yolov3_tiny_gives_opencv_raw_outputs(backends, samples_dir):
+    onnx_backend, opencv_backend = backends
+    inputs, _ = letterbox(_photo(samples_dir, "dog.jpg"), 416, 416)
+    batch = inputs[None]
+    ours = onnx_backend.raw_outputs(batch)
+    reference = opencv_backend.raw_outputs(batch)
+    assert [a.shape for a in ours] == [(1, 255, 13, 13), (1, 255, 26, 26)]
+    for mine, theirs in zip(ours, reference, strict=True):
+        assert mine.shape == theirs.shape
+        assert np.abs(mine - theirs).max() < RAW_TOLERANCE
+        # Logits span tens; a wrong layer would differ by far more than the tolerance.
+        assert np.abs(theirs).max() > 5
+
+
+def _shown(found):
+    return [d for d in found if d.score >= SHOWN]
+
+
+@pytest.mark.parametrize(
+    ("photo", "expected"),
+    [
+        ("dog.jpg", [{"dog"}, {"bicycle"}, {"car", "truck"}]),
+        ("person.jpg", [{"person"}, {"dog"}, {"horse"}]),
+    ],
+)
+def test_both_backends_find_the_same_objects(backends, samples_dir, photo, expected):
+    image = _photo(samples_dir, photo)
+    onnx_found, opencv_found = (_shown(b.predict([image])[0]) for b in backends)
+    labels = {d.label for d in onnx_found}
+    for alternatives in expected:
+        assert labels & alternatives, f"{photo}: none of {alternatives} in {labels}"
+    assert [d.label for d in onnx_found] == [d.label for d in opencv_found]
+    for mine, theirs in zip(onnx_found, opencv_found, strict=True):
+        assert mine.score == pytest.approx(theirs.score, abs=1e-3)
+        assert mine.box.x_min == pytest.approx(theirs.box.x_min, abs=0.5)
+        assert mine.box.y_max == pytest.approx(theirs.box.y_max, abs=0.5)
+    height, width = image.shape[:2]
+    for d in onnx_found:
+        assert 0 <= d.box.x_min < d.box.x_max <= width
+        assert 0 <= d.box.y_min < d.box.y_max <= height
+
+
+def test_a_batch_gives_what_single_images_give(backends, samples_dir):
+    onnx_backend, _ = backends
+    dog, person = _photo(samples_dir, "dog.jpg"), _photo(samples_dir, "person.jpg")
+    together = onnx_backend.predict([dog, person])
+    assert [_shown(found) for found in together] == [
+        _shown(onnx_backend.predict([dog])[0]),
+        _shown(onnx_backend.predict([person])[0]),
+    ]
+
+
+def test_the_model_info_names_runtime_and_weights(backends, tiny):
+    onnx_backend, opencv_backend = backends
+    assert onnx_backend.info.framework.startswith("onnxruntime ")
+    assert opencv_backend.info.framework.startswith("opencv 4.")
+    assert onnx_backend.info.version == tiny.weights_sha256[:12]
+    assert (onnx_backend.info.input_width, onnx_backend.info.input_height) == (416, 416)
+    assert len(onnx_backend.info.labels) == 80
+    assert "motorcycle" in onnx_backend.info.labels
+
+
+def test_the_converted_model_is_cached_by_weights_digest(tiny):
+    path = converted_model(tiny)
+    assert path.name == f"yolov3-tiny-{tiny.version}-c{CONVERTER_VERSION}.onnx"
+    before = path.stat().st_mtime_ns
+    assert converted_model(tiny) == path
+    assert path.stat().st_mtime_ns == before
+
+
+# Every layer type of the full YOLOv3 and of YOLOv3-tiny, at a small size: strided
+# convolution, shortcut, both max pools (darknet's stride-1 one pads bottom-right),
+# routes of one and two layers, upsample, two yolo heads.
+TOY_CFG = """\
+[net]
+width=64
+height=64
+channels=3
+
+[convolutional]
+batch_normalize=1
+filters=8
+size=3
+stride=1
+pad=1
+activation=leaky
+
+[maxpool]
+size=2
+stride=1
+
+[convolutional]
+batch_normalize=1
+filters=16
+size=3
+stride=2
+pad=1
+activation=leaky
+
+[convolutional]
+batch_normalize=1
+filters=8
+size=1
+stride=1
+pad=1
+activation=leaky
+
+[convolutional]
+batch_normalize=1
+filters=16
+size=3
+stride=1
+pad=1
+activation=leaky
+
+[shortcut]
+from=-3
+activation=linear
+
+[maxpool]
+size=2
+stride=2
+
+[convolutional]
+size=1
+stride=1
+pad=1
+filters=21
+activation=linear
+
+[yolo]
+mask = 3,4,5
+anchors = 10,14,  23,27,  37,58,  81,82,  135,169,  344,319
+classes=2
+num=6
+
+[route]
+layers = -4
+
+[convolutional]
+batch_normalize=1
+filters=8
+size=1
+stride=1
+pad=1
+activation=leaky
+
+[upsample]
+stride=2
+
+[route]
+layers = -1, 0
+
+[convolutional]
+size=1
+stride=1
+pad=1
+filters=21
+activation=linear
+
+[yolo]
+mask = 0,1,2
+anchors = 10,14,  23,27,  37,58,  81,82,  135,169,  344,319
+classes=2
+num=6
+"""
+
+# (input channels, filters, size, batch_normalize) of TOY_CFG's convolutions.
+TOY_CONVOLUTIONS = [
+    (3, 8, 3, True),
+    (8, 16, 3, True),
+    (16, 8, 1, True),
+    (8, 16, 3, True),
+    (16, 21, 1, False),
+    (16, 8, 1, True),
+    (16, 21, 1, False),
+]
+
+
+def _toy_weights(rng: np.random.Generator) -> bytes:
+    values = []
+    for channels, filters, size, batch_normalize in TOY_CONVOLUTIONS:
+        values.append(rng.normal(0, 0.1, filters))  # beta, or the bias
+        if batch_normalize:
+            values.append(rng.uniform(0.5, 1.5, filters))  # gamma
+            values.append(rng.normal(0, 0.1, filters))  # mean
+            values.append(rng.uniform(0.5, 1.5, filters))  # variance
+        values.append(rng.normal(0, 0.3, filters * channels * size * size))
+    header = np.array([0, 2, 0], "<i4").tobytes() + np.array([0], "<i8").tobytes()
+    return header + np.concatenate(values).astype("<f4").tobytes()
+
+
+def _toy_files(folder: Path, seed: int) -> ModelFiles:
+    cfg, weights = folder / "toy.cfg", folder / "toy.weights"
+    cfg.write_text(TOY_CFG)
+    weights.write_bytes(_toy_weights(np.random.default_rng(seed)))
+    spec = ModelSpec(
+        name="toy",
+        format="darknet",
+        labels=("a", "b"),
+        input_width=64,
+        input_height=64,
+        files=(
+            ModelFile("cfg", "toy.cfg", None, FromUrl("")),
+            ModelFile("weights", "toy.weights", None, FromUrl("")),
+        ),
+        description="every layer type",
+    )
+    return ModelFiles(
+        spec=spec,
+        paths={"cfg": cfg, "weights": weights},
+        digests={"cfg": sha256_of(cfg), "weights": sha256_of(weights)},
+    )
+
+
+def test_every_layer_type_converts_like_opencv_reads_it(tmp_path):
+    files = _toy_files(tmp_path, seed=7)
+    batch = np.random.default_rng(8).random((2, 3, 64, 64), dtype=np.float32)
+    ours = OnnxBackend(files).raw_outputs(batch)
+    reference = OpenCVBackend(files).raw_outputs(batch)
+    assert [a.shape for a in ours] == [(2, 21, 16, 16), (2, 21, 64, 64)]
+    for mine, theirs in zip(ours, reference, strict=True):
+        assert np.abs(mine - theirs).max() < 1e-4 * max(1.0, np.abs(theirs).max())
+
+
+def test_new_weights_get_a_new_conversion_and_the_old_one_goes(tmp_path):
+    first = converted_model(_toy_files(tmp_path, seed=1))
+    second_files = _toy_files(tmp_path, seed=2)
+    second = converted_model(second_files)
+    assert second != first
+    assert second.name == f"toy-{second_files.version}-c{CONVERTER_VERSION}.onnx"
+    assert sorted(p.name for p in tmp_path.glob("*.onnx")) == [second.name]
+    batch = np.random.default_rng(3).random((1, 3, 64, 64), dtype=np.float32)
+    ours = OnnxBackend(second_files).raw_outputs(batch)
+    reference = OpenCVBackend(second_files).raw_outputs(batch)
+    assert np.abs(ours[0] - reference[0]).max() < 1e-3
+
+
+class _ZeroWeights:
+    """Stands in for a weights file: hands out zeros and counts them."""
+
+    remaining = 0
+
+    def __init__(self) -> None:
+        self.taken = 0
+
+    def take(self, count: int) -> np.ndarray:
+        self.taken += count
+        return np.zeros(count, dtype=np.float32)
+
+
+def test_the_full_yolov3_cfg_converts_and_wants_the_official_file_size():
+    cfg_file = models.MODELS["yolov3"].files[0]
+    (cfg_path,) = cfg_file.candidates(Path("/nonexistent"))
+    weights = _ZeroWeights()
+    model = convert(read_cfg(cfg_path), weights, "yolov3", (416, 416))
+    # The official yolov3.weights: 248,007,048 bytes = 20 header bytes + floats.
+    assert weights.taken * 4 + 20 == 248_007_048
+    session = onnxruntime.InferenceSession(
+        model.SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+    outputs = session.run(None, {"images": np.zeros((1, 3, 416, 416), np.float32)})
+    assert [o.shape for o in outputs] == [
+        (1, 255, 13, 13),
+        (1, 255, 26, 26),
+        (1, 255, 52, 52),
+    ]
