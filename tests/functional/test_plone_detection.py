@@ -11,11 +11,7 @@ from plone_rest import wait_for
 
 import base64
 import pytest
-import sys
 import unittest
-
-
-ML_MODULES = ("numpy", "onnxruntime", "cv2", "chainer", "torch")
 
 
 class DetectionOverRestTests(unittest.TestCase):
@@ -173,12 +169,6 @@ class DetectionOverRestTests(unittest.TestCase):
         progress = wait_for(finished, "the backfill")
         assert progress["processed"] == progress["total"] == 1
         assert progress["finished_at"] is not None
-
-    def test_zope_process_loads_no_ml_library(self):
-        url = self.upload("dog.jpg")
-        assert self.wait_until_done(url)["status"] == "done"
-        loaded = [name for name in ML_MODULES if name in sys.modules]
-        assert loaded == [], f"the Zope process imported {loaded}"
 
 
 class DetectorDownTests(unittest.TestCase):
