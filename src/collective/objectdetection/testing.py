@@ -19,10 +19,7 @@ class ObjectDetectionLayer(PloneSandboxLayer):
     def setUpZope(self, app, configurationContext):
         import collective.objectdetection
         import plone.restapi
-        import zope.i18n.config
 
-        # Build the .mo files from locales/*.po as a deployment does.
-        zope.i18n.config.COMPILE_MO_FILES = True
         self.loadZCML(package=plone.restapi)
         self.loadZCML(package=collective.objectdetection)
 

@@ -191,7 +191,7 @@ def _messages(mo: bytes) -> dict:
 def is_current(path: Path, content: bytes) -> bool:
     """Whether ``path`` holds ``content``; for ``.mo`` files, the same messages.
 
-    Zope started with ``zope_i18n_compile_mo_files`` (``make start``, buildout)
+    A Zope started with ``zope_i18n_compile_mo_files`` (a deployment's choice)
     recompiles a ``.mo`` older than its ``.po`` with another compiler: other
     bytes, the same messages.
     """
