@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
-from typing import Protocol
-
 from detector_service.types import Detection
 from detector_service.types import ModelInfo
+from typing import Protocol
+from typing import TYPE_CHECKING
 
 
 if TYPE_CHECKING:
