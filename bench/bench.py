@@ -26,6 +26,8 @@ from io import BytesIO
 from pathlib import Path
 from PIL import Image
 from tables import markdown
+from timing import summary
+from timing import timed
 
 import argparse
 import json
@@ -43,27 +45,6 @@ RESULTS = ROOT / "bench" / "results"
 BIG_SIZE = (3000, 2000)
 BIG_BYTES = 2_000_000
 CONCURRENCY = (1, 2, 4, 8)
-
-
-def timed(call, rounds: int, warmup: int = 2) -> dict:
-    for _ in range(warmup):
-        call()
-    samples = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        call()
-        samples.append((time.perf_counter() - started) * 1000.0)
-    return summary(samples)
-
-
-def summary(samples: list[float]) -> dict:
-    ordered = sorted(samples)
-    return {
-        "median_ms": statistics.median(ordered),
-        "p10_ms": ordered[len(ordered) // 10],
-        "p90_ms": ordered[(len(ordered) * 9) // 10],
-        "rounds": len(ordered),
-    }
 
 
 def machine() -> dict:

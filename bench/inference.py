@@ -13,31 +13,14 @@ so every backend is measured by the same code. Three figures per backend:
 from __future__ import annotations
 
 from pathlib import Path
+from timing import timed
 
 import argparse
 import json
 import platform
 import resource
-import statistics
 import sys
 import time
-
-
-def timed(call, rounds: int, warmup: int = 2) -> dict:
-    for _ in range(warmup):
-        call()
-    samples = []
-    for _ in range(rounds):
-        started = time.perf_counter()
-        call()
-        samples.append((time.perf_counter() - started) * 1000.0)
-    samples.sort()
-    return {
-        "median_ms": statistics.median(samples),
-        "p10_ms": samples[len(samples) // 10],
-        "p90_ms": samples[(len(samples) * 9) // 10],
-        "rounds": rounds,
-    }
 
 
 def main() -> int:

@@ -18,6 +18,7 @@ from detector_service.models import ModelFiles
 from detector_service.yolo import letterbox
 from pathlib import Path
 from PIL import Image
+from toy_darknet import toy_model
 
 import numpy as np
 import os
@@ -41,117 +42,6 @@ model = export(read_cfg(cfg), weights, out.with_suffix(".onnx"), "reference")
 session = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
 np.savez(out, *session.run(None, {"images": np.load(batch)}))
 """
-
-# A small darknet network using every layer kind the converters know, which
-# yolov3-tiny alone does not (shortcut, a two-layer route, convolution without batch
-# normalisation before a head, stride-2 convolution).
-MINI_CFG = """
-[net]
-width=64
-height=64
-channels=3
-
-[convolutional]
-batch_normalize=1
-filters=8
-size=3
-stride=1
-pad=1
-activation=leaky
-
-[convolutional]
-batch_normalize=1
-filters=16
-size=3
-stride=2
-pad=1
-activation=leaky
-
-[convolutional]
-batch_normalize=1
-filters=8
-size=1
-stride=1
-pad=1
-activation=leaky
-
-[convolutional]
-batch_normalize=1
-filters=16
-size=3
-stride=1
-pad=1
-activation=leaky
-
-[shortcut]
-from=-3
-activation=linear
-
-[maxpool]
-size=2
-stride=1
-
-[convolutional]
-filters=18
-size=1
-stride=1
-pad=1
-activation=linear
-
-[yolo]
-mask=3,4,5
-anchors=10,14,23,27,37,58,81,82,135,169,344,319
-classes=1
-num=6
-
-[route]
-layers=-4
-
-[upsample]
-stride=2
-
-[route]
-layers=-1,0
-
-[convolutional]
-filters=18
-size=1
-stride=1
-pad=1
-activation=linear
-
-[yolo]
-mask=0,1,2
-anchors=10,14,23,27,37,58,81,82,135,169,344,319
-classes=1
-num=6
-"""
-# MINI_CFG's convolutions: filters, input channels, size, batch normalisation.
-MINI_CONVOLUTIONS = (
-    (8, 3, 3, True),
-    (16, 8, 3, True),
-    (8, 16, 1, True),
-    (16, 8, 3, True),
-    (18, 16, 1, False),
-    (18, 24, 1, False),
-)
-
-
-def random_weights(rng: np.random.Generator) -> bytes:
-    """A darknet 0.2 weights file for MINI_CFG: header, then per convolution the
-    bias (or beta, gamma, mean, variance) and the kernel."""
-    parts = [np.array([0, 2, 0], "<i4"), np.array([0], "<i8")]
-    for filters, channels, size, batch_norm in MINI_CONVOLUTIONS:
-        parts.append(rng.normal(0, 0.3, filters))
-        if batch_norm:
-            parts.append(rng.normal(1, 0.2, filters))
-            parts.append(rng.normal(0, 0.3, filters))
-            parts.append(rng.uniform(0.5, 1.5, filters))
-        parts.append(rng.normal(0, 0.3, filters * channels * size * size))
-    return b"".join(
-        part.astype("<f4" if part.dtype.kind == "f" else part.dtype).tobytes()
-        for part in parts
-    )
 
 
 def onnx_reference(
@@ -216,16 +106,13 @@ def test_raw_heads_equal_onnx_runtime(
 
 
 def test_every_layer_kind_equals_onnx_runtime(main_python, tmp_path):
-    rng = np.random.default_rng(7)
-    cfg, weights = tmp_path / "mini.cfg", tmp_path / "mini.weights"
-    cfg.write_text(MINI_CFG)
-    weights.write_bytes(random_weights(rng))
-    batch = rng.uniform(0, 1, (2, 3, 64, 64)).astype(np.float32)
-    reference = onnx_reference(main_python, cfg, weights, batch, tmp_path)
+    toy = toy_model(tmp_path, seed=7)
+    batch = np.random.default_rng(8).uniform(0, 1, (2, 3, 64, 64)).astype(np.float32)
+    reference = onnx_reference(main_python, toy.cfg, toy.weights, batch, tmp_path)
 
-    outputs = DarknetNetwork(read_cfg(cfg), WeightsReader(weights))(batch)
+    outputs = DarknetNetwork(read_cfg(toy.cfg), WeightsReader(toy.weights))(batch)
 
-    assert [o.shape for o in outputs] == [(2, 18, 32, 32), (2, 18, 64, 64)]
+    assert [o.shape for o in outputs] == [(2, 21, 16, 16), (2, 21, 64, 64)]
     for output, expected in zip(outputs, reference, strict=True):
         assert np.abs(expected).max() > 0.1  # the network does compute something
         np.testing.assert_allclose(output, expected, rtol=1e-4, atol=1e-4)

@@ -10,15 +10,12 @@ from detector_service.darknet.cfg import read_cfg
 from detector_service.darknet.onnx_export import convert
 from detector_service.darknet.onnx_export import converted_model
 from detector_service.darknet.onnx_export import CONVERTER_VERSION
-from detector_service.models import FromUrl
 from detector_service.models import locate
-from detector_service.models import ModelFile
 from detector_service.models import ModelFiles
-from detector_service.models import ModelSpec
-from detector_service.models import sha256_of
 from detector_service.yolo import letterbox
 from pathlib import Path
 from PIL import Image
+from toy_darknet import toy_model
 
 import numpy as np
 import onnxruntime
@@ -116,171 +113,30 @@ def test_the_converted_model_is_cached_by_weights_digest(tiny):
     assert path.stat().st_mtime_ns == before
 
 
-# Every layer type of the full YOLOv3 and of YOLOv3-tiny, at a small size: strided
-# convolution, shortcut, both max pools (darknet's stride-1 one pads bottom-right),
-# routes of one and two layers, upsample, two yolo heads.
-TOY_CFG = """\
-[net]
-width=64
-height=64
-channels=3
-
-[convolutional]
-batch_normalize=1
-filters=8
-size=3
-stride=1
-pad=1
-activation=leaky
-
-[maxpool]
-size=2
-stride=1
-
-[convolutional]
-batch_normalize=1
-filters=16
-size=3
-stride=2
-pad=1
-activation=leaky
-
-[convolutional]
-batch_normalize=1
-filters=8
-size=1
-stride=1
-pad=1
-activation=leaky
-
-[convolutional]
-batch_normalize=1
-filters=16
-size=3
-stride=1
-pad=1
-activation=leaky
-
-[shortcut]
-from=-3
-activation=linear
-
-[maxpool]
-size=2
-stride=2
-
-[convolutional]
-size=1
-stride=1
-pad=1
-filters=21
-activation=linear
-
-[yolo]
-mask = 3,4,5
-anchors = 10,14,  23,27,  37,58,  81,82,  135,169,  344,319
-classes=2
-num=6
-
-[route]
-layers = -4
-
-[convolutional]
-batch_normalize=1
-filters=8
-size=1
-stride=1
-pad=1
-activation=leaky
-
-[upsample]
-stride=2
-
-[route]
-layers = -1, 0
-
-[convolutional]
-size=1
-stride=1
-pad=1
-filters=21
-activation=linear
-
-[yolo]
-mask = 0,1,2
-anchors = 10,14,  23,27,  37,58,  81,82,  135,169,  344,319
-classes=2
-num=6
-"""
-
-# (input channels, filters, size, batch_normalize) of TOY_CFG's convolutions.
-TOY_CONVOLUTIONS = [
-    (3, 8, 3, True),
-    (8, 16, 3, True),
-    (16, 8, 1, True),
-    (8, 16, 3, True),
-    (16, 21, 1, False),
-    (16, 8, 1, True),
-    (16, 21, 1, False),
-]
-
-
-def _toy_weights(rng: np.random.Generator) -> bytes:
-    values = []
-    for channels, filters, size, batch_normalize in TOY_CONVOLUTIONS:
-        values.append(rng.normal(0, 0.1, filters))  # beta, or the bias
-        if batch_normalize:
-            values.append(rng.uniform(0.5, 1.5, filters))  # gamma
-            values.append(rng.normal(0, 0.1, filters))  # mean
-            values.append(rng.uniform(0.5, 1.5, filters))  # variance
-        values.append(rng.normal(0, 0.3, filters * channels * size * size))
-    header = np.array([0, 2, 0], "<i4").tobytes() + np.array([0], "<i8").tobytes()
-    return header + np.concatenate(values).astype("<f4").tobytes()
-
-
-def _toy_files(folder: Path, seed: int) -> ModelFiles:
-    cfg, weights = folder / "toy.cfg", folder / "toy.weights"
-    cfg.write_text(TOY_CFG)
-    weights.write_bytes(_toy_weights(np.random.default_rng(seed)))
-    spec = ModelSpec(
-        name="toy",
-        format="darknet",
-        labels=("a", "b"),
-        input_width=64,
-        input_height=64,
-        files=(
-            ModelFile("cfg", "toy.cfg", None, FromUrl("")),
-            ModelFile("weights", "toy.weights", None, FromUrl("")),
-        ),
-        description="every layer type",
-    )
-    return ModelFiles(
-        spec=spec,
-        paths={"cfg": cfg, "weights": weights},
-        digests={"cfg": sha256_of(cfg), "weights": sha256_of(weights)},
-    )
+def _raw_outputs(files: ModelFiles, batch: np.ndarray):
+    """The raw heads of our conversion on ONNX Runtime, and OpenCV's reading."""
+    ours = OnnxBackend(files).raw_outputs(batch)
+    return ours, OpenCVBackend(files).raw_outputs(batch)
 
 
 def test_every_layer_type_converts_like_opencv_reads_it(tmp_path):
-    files = _toy_files(tmp_path, seed=7)
+    files = toy_model(tmp_path, seed=7)
     batch = np.random.default_rng(8).random((2, 3, 64, 64), dtype=np.float32)
-    ours = OnnxBackend(files).raw_outputs(batch)
-    reference = OpenCVBackend(files).raw_outputs(batch)
+    ours, reference = _raw_outputs(files, batch)
     assert [a.shape for a in ours] == [(2, 21, 16, 16), (2, 21, 64, 64)]
     for mine, theirs in zip(ours, reference, strict=True):
         assert np.abs(mine - theirs).max() < 1e-4 * max(1.0, np.abs(theirs).max())
 
 
 def test_new_weights_get_a_new_conversion_and_the_old_one_goes(tmp_path):
-    first = converted_model(_toy_files(tmp_path, seed=1))
-    second_files = _toy_files(tmp_path, seed=2)
+    first = converted_model(toy_model(tmp_path, seed=1))
+    second_files = toy_model(tmp_path, seed=2)
     second = converted_model(second_files)
     assert second != first
     assert second.name == f"toy-{second_files.version}-c{CONVERTER_VERSION}.onnx"
     assert sorted(p.name for p in tmp_path.glob("*.onnx")) == [second.name]
     batch = np.random.default_rng(3).random((1, 3, 64, 64), dtype=np.float32)
-    ours = OnnxBackend(second_files).raw_outputs(batch)
-    reference = OpenCVBackend(second_files).raw_outputs(batch)
+    ours, reference = _raw_outputs(second_files, batch)
     assert np.abs(ours[0] - reference[0]).max() < 1e-3
 
 

@@ -197,3 +197,11 @@ def test_a_missing_runtime_names_the_extra(monkeypatch, tmp_path):
         load_backend("onnx", "yolov3-tiny", tmp_path)
     assert "onnxruntime" in str(caught.value)
     assert "pip install 'detector-service[onnx]'" in str(caught.value)
+
+
+def test_a_missing_chainer_runtime_points_to_make_chainer(monkeypatch, tmp_path):
+    # The main environment has no chainercv; its own extra alone would not build.
+    monkeypatch.delitem(sys.modules, "detector_service.backends.chainer", raising=False)
+    monkeypatch.setitem(sys.modules, "chainercv", None)
+    with pytest.raises(BackendUnavailable, match=r"run `make chainer`"):
+        load_backend("chainer", "yolov3-tiny", tmp_path)

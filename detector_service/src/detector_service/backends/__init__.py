@@ -1,7 +1,7 @@
 """Model backends: one module per runtime, each with ``load(files, **options)``.
 
 A backend module is imported only when asked for, so the core service does not need
-every runtime installed; a missing runtime is a clear error naming the extra.
+every runtime installed; a missing runtime is a clear error saying how to install it.
 """
 
 from __future__ import annotations
@@ -14,11 +14,19 @@ from pathlib import Path
 import importlib
 
 
-# backend name -> (module, the extra that installs its runtime)
+# backend name -> (module, how to install its runtime)
 BACKENDS: dict[str, tuple[str, str]] = {
-    "onnx": ("detector_service.backends.onnx", "onnx"),
-    "opencv": ("detector_service.backends.opencv", "opencv"),
-    "chainer": ("detector_service.backends.chainer", "chainer"),
+    "onnx": ("detector_service.backends.onnx", "pip install 'detector-service[onnx]'"),
+    "opencv": (
+        "detector_service.backends.opencv",
+        "pip install 'detector-service[opencv]'",
+    ),
+    # The chainer extra alone fails on Python 3.11: chainercv needs the project's
+    # own build, in its own virtualenv.
+    "chainer": (
+        "detector_service.backends.chainer",
+        "run `make chainer` (see docs/chainer.md)",
+    ),
 }
 
 
@@ -34,12 +42,11 @@ def load_backend(
         raise BackendUnavailable(
             f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}"
         )
-    module_name, extra = BACKENDS[backend]
+    module_name, install = BACKENDS[backend]
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
         raise BackendUnavailable(
-            f"the {backend} backend needs {error.name or 'a missing module'}: "
-            f"pip install 'detector-service[{extra}]'"
+            f"the {backend} backend needs {error.name or 'a missing module'}: {install}"
         ) from error
     return module.load(locate(model, Path(model_dir)), **options)

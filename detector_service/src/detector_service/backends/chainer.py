@@ -16,9 +16,12 @@ from chainercv.links import YOLOv3
 from collections.abc import Callable
 from collections.abc import Sequence
 from detector_service.backends.base import Backend
+from detector_service.backends.darknet import DarknetBackend
+from detector_service.backends.darknet import model_info
 from detector_service.darknet.cfg import NetworkConfig
 from detector_service.darknet.cfg import read_cfg
 from detector_service.darknet.layers import LEAKY_SLOPE
+from detector_service.darknet.layers import NetworkBuilder
 from detector_service.darknet.layers import read_convolution
 from detector_service.darknet.layers import read_max_pool
 from detector_service.darknet.layers import route_sources
@@ -28,8 +31,6 @@ from detector_service.models import ModelFiles
 from detector_service.models import ModelUnavailable
 from detector_service.types import Box
 from detector_service.types import Detection
-from detector_service.types import ModelInfo
-from detector_service.yolo import letterbox
 from detector_service.yolo import YoloDecoder
 
 import chainer
@@ -56,23 +57,10 @@ class DarknetNetwork(chainer.Chain):
 
     def __init__(self, cfg: NetworkConfig, weights: WeightsReader) -> None:
         super().__init__()
-        self.steps: list[Step] = []
-        self.heads: list[int] = []
-        channels = [cfg.channels]  # channels[i + 1]: layer i's output channels
-        for index, section in enumerate(cfg.layers):
-            build = _LAYERS.get(section.kind)
-            if build is None:
-                raise ValueError(
-                    f"layer {index}: darknet layer [{section.kind}] is not supported"
-                )
-            step, out_channels = build(self, index, section, channels, weights)
-            self.steps.append(step)
-            channels.append(out_channels)
-        if weights.remaining:
-            raise ValueError(
-                f"{weights.remaining} values are left in the weights file: "
-                "it does not match the cfg"
-            )
+        layers = _ChainerLayers(self)
+        layers.build(cfg, weights)
+        self.steps: list[Step] = layers.outputs
+        self.heads: list[int] = layers.heads
 
     def forward(self, batch: np.ndarray) -> list[np.ndarray]:
         outputs: list[chainer.Variable] = []
@@ -84,113 +72,79 @@ class DarknetNetwork(chainer.Chain):
         return [outputs[index].array for index in self.heads]
 
 
-# Each builder: (network, layer index, cfg section, channels so far, weights) ->
-# (the layer's step, its output channels).
+class _ChainerLayers(NetworkBuilder[Step]):
+    """Each layer's step, its links registered on the network."""
+
+    def __init__(self, network: chainer.Chain) -> None:
+        super().__init__()
+        self.network = network
+        self.heads: list[int] = []
+
+    def convolutional(self, index, section, channels, weights) -> tuple[Step, int]:
+        conv = read_convolution(index, section, channels, weights)
+        link = L.Convolution2D(
+            channels,
+            conv.filters,
+            ksize=conv.size,
+            stride=conv.stride,
+            pad=conv.padding,
+            initialW=conv.kernel,
+            initial_bias=conv.bias,
+        )
+        with self.network.init_scope():
+            setattr(self.network, f"conv{index}", link)
+        if conv.activation == "leaky":
+            return (lambda x, _: F.leaky_relu(link(x), slope=LEAKY_SLOPE)), conv.filters
+        return (lambda x, _: link(x)), conv.filters
+
+    def maxpool(self, index, section, channels, weights) -> tuple[Step, int]:
+        pool = read_max_pool(section)
+        spatial = (pool.pad_before, pool.pad_after)
+        widths = ((0, 0), (0, 0), spatial, spatial)
+
+        def step(x, _):
+            if pool.pad_before or pool.pad_after:
+                x = F.pad(x, widths, mode="constant", constant_values=-np.inf)
+            return F.max_pooling_2d(x, pool.size, stride=pool.stride, cover_all=False)
+
+        return step, channels
+
+    def route(self, index, section, channels, weights) -> tuple[Step, int]:
+        sources = route_sources(index, section)
+        out_channels = sum(self.channels[source] for source in sources)
+        if len(sources) == 1:
+            return (lambda x, outputs: outputs[sources[0]]), out_channels
+        return (
+            lambda x, outputs: F.concat([outputs[source] for source in sources], axis=1)
+        ), out_channels
+
+    def shortcut(self, index, section, channels, weights) -> tuple[Step, int]:
+        source = shortcut_source(index, section)
+        return (lambda x, outputs: x + outputs[source]), channels
+
+    def upsample(self, index, section, channels, weights) -> tuple[Step, int]:
+        stride = section.get_int("stride", 2)
+        # Unpooling with window == stride repeats each cell: nearest upsampling.
+        return (
+            lambda x, _: F.unpooling_2d(x, stride, stride, 0, cover_all=False)
+        ), channels
+
+    def yolo(self, index, section, channels, weights) -> tuple[Step, int]:
+        self.heads.append(index)
+        return (lambda x, _: x), channels
 
 
-def _convolutional(network, index, section, channels, weights) -> tuple[Step, int]:
-    conv = read_convolution(index, section, channels[-1], weights)
-    link = L.Convolution2D(
-        channels[-1],
-        conv.filters,
-        ksize=conv.size,
-        stride=conv.stride,
-        pad=conv.padding,
-        initialW=conv.kernel,
-        initial_bias=conv.bias,
-    )
-    with network.init_scope():
-        setattr(network, f"conv{index}", link)
-    if conv.activation == "leaky":
-        return (lambda x, _: F.leaky_relu(link(x), slope=LEAKY_SLOPE)), conv.filters
-    return (lambda x, _: link(x)), conv.filters
-
-
-def _maxpool(network, index, section, channels, weights) -> tuple[Step, int]:
-    pool = read_max_pool(section)
-    spatial = (pool.pad_before, pool.pad_after)
-    widths = ((0, 0), (0, 0), spatial, spatial)
-
-    def step(x, _):
-        if pool.pad_before or pool.pad_after:
-            x = F.pad(x, widths, mode="constant", constant_values=-np.inf)
-        return F.max_pooling_2d(x, pool.size, stride=pool.stride, cover_all=False)
-
-    return step, channels[-1]
-
-
-def _route(network, index, section, channels, weights) -> tuple[Step, int]:
-    sources = route_sources(index, section)
-    out_channels = sum(channels[source + 1] for source in sources)
-    if len(sources) == 1:
-        return (lambda x, outputs: outputs[sources[0]]), out_channels
-    return (
-        lambda x, outputs: F.concat([outputs[source] for source in sources], axis=1)
-    ), out_channels
-
-
-def _shortcut(network, index, section, channels, weights) -> tuple[Step, int]:
-    source = shortcut_source(index, section)
-    return (lambda x, outputs: x + outputs[source]), channels[-1]
-
-
-def _upsample(network, index, section, channels, weights) -> tuple[Step, int]:
-    stride = section.get_int("stride", 2)
-    # Unpooling with window == stride repeats each cell: nearest-neighbour upsampling.
-    return (
-        lambda x, _: F.unpooling_2d(x, stride, stride, 0, cover_all=False)
-    ), channels[-1]
-
-
-def _yolo(network, index, section, channels, weights) -> tuple[Step, int]:
-    network.heads.append(index)
-    return (lambda x, _: x), channels[-1]
-
-
-_LAYERS = {
-    "convolutional": _convolutional,
-    "maxpool": _maxpool,
-    "route": _route,
-    "shortcut": _shortcut,
-    "upsample": _upsample,
-    "yolo": _yolo,
-}
-
-
-class DarknetChainerBackend:
+class DarknetChainerBackend(DarknetBackend):
     """Darknet cfg + weights on Chainer, decoded like every raw-YOLO backend."""
 
     def __init__(
         self, files: ModelFiles, score_floor: float = YoloDecoder.score_floor
     ) -> None:
-        spec = files.spec
-        cfg = read_cfg(files.cfg)
-        self.network = DarknetNetwork(cfg, WeightsReader(files.weights))
-        self.decoder = YoloDecoder(
-            heads=tuple(cfg.yolo_heads()),
-            labels=spec.labels,
-            input_width=spec.input_width,
-            input_height=spec.input_height,
-            score_floor=score_floor,
-        )
-        self.info = _model_info(files)
+        super().__init__(files, FRAMEWORK, score_floor)
+        self.network = DarknetNetwork(read_cfg(files.cfg), WeightsReader(files.weights))
 
     def raw_outputs(self, batch: np.ndarray) -> list[np.ndarray]:
-        """The YOLO heads for an ``(n, 3, h, w)`` float32 batch, raw."""
         return self.network(batch)
-
-    def predict(self, images: Sequence[np.ndarray]) -> list[list[Detection]]:
-        if not images:
-            return []
-        width, height = self.info.input_width, self.info.input_height
-        inputs, placements = zip(
-            *(letterbox(image, width, height) for image in images), strict=True
-        )
-        outputs = self.raw_outputs(np.stack(inputs))
-        return [
-            self.decoder.detections([head[index] for head in outputs], placement)
-            for index, placement in enumerate(placements)
-        ]
 
 
 class ChainerCVYOLOv3Backend:
@@ -219,7 +173,7 @@ class ChainerCVYOLOv3Backend:
         self.model.nms_thresh = YoloDecoder.iou_threshold
         self.model.score_thresh = score_floor
         self.labels = spec.labels
-        self.info = _model_info(files)
+        self.info = model_info(files, FRAMEWORK)
 
     def predict(self, images: Sequence[np.ndarray]) -> list[list[Detection]]:
         if not images:
@@ -259,18 +213,6 @@ def _chainercv_detections(
         )
         for index in order
     ]
-
-
-def _model_info(files: ModelFiles) -> ModelInfo:
-    spec = files.spec
-    return ModelInfo(
-        name=spec.name,
-        version=files.version,
-        framework=FRAMEWORK,
-        input_width=spec.input_width,
-        input_height=spec.input_height,
-        labels=spec.labels,
-    )
 
 
 _BACKENDS = {"darknet": DarknetChainerBackend, "chainercv": ChainerCVYOLOv3Backend}

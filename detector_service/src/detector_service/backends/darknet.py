@@ -3,7 +3,8 @@ heads, and the letterbox, decoding and NMS around it are :mod:`detector_service.
 
 A runtime subclasses :class:`DarknetBackend` and supplies ``raw_outputs``; so the
 runtimes differ only in the network's arithmetic and their detections can be
-compared one for one.
+compared one for one. :func:`model_info` is what any backend, ChainerCV's own
+YOLOv3 too, reports of the model it runs.
 """
 
 from __future__ import annotations
@@ -20,6 +21,19 @@ from detector_service.yolo import letterbox
 from detector_service.yolo import YoloDecoder
 
 import numpy as np
+
+
+def model_info(files: ModelFiles, framework: str) -> ModelInfo:
+    """What a backend says of the located model it runs on ``framework``."""
+    spec = files.spec
+    return ModelInfo(
+        name=spec.name,
+        version=files.version,
+        framework=framework,
+        input_width=spec.input_width,
+        input_height=spec.input_height,
+        labels=spec.labels,
+    )
 
 
 class DarknetBackend(ABC):
@@ -39,14 +53,7 @@ class DarknetBackend(ABC):
             input_height=spec.input_height,
             score_floor=score_floor,
         )
-        self.info = ModelInfo(
-            name=spec.name,
-            version=files.version,
-            framework=framework,
-            input_width=spec.input_width,
-            input_height=spec.input_height,
-            labels=spec.labels,
-        )
+        self.info = model_info(files, framework)
 
     @abstractmethod
     def raw_outputs(self, batch: np.ndarray) -> list[np.ndarray]:

@@ -1,15 +1,19 @@
 """What darknet's layers compute, whatever runs them.
 
-Each runtime's builder (the ONNX converter, the Chainer network) walks the cfg and
-asks this module for a layer's parameters, so darknet's conventions (batch norm
-folding, asymmetric pool padding, relative layer references) live in one place.
+Each runtime's builder (the ONNX converter, the Chainer network) is a
+:class:`NetworkBuilder`: it walks the cfg here and asks this module for a layer's
+parameters, so darknet's conventions (batch norm folding, asymmetric pool padding,
+relative layer references) and the layer kinds supported live in one place.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from detector_service.darknet.cfg import NetworkConfig
 from detector_service.darknet.cfg import Section
 from detector_service.darknet.weights import WeightsReader
+from typing import Generic
+from typing import TypeVar
 
 import numpy as np
 
@@ -18,6 +22,42 @@ LEAKY_SLOPE = 0.1
 # darknet's batch norm divides by sqrt(variance) + this (src/blas.c, normalize_cpu).
 BATCH_NORM_EPSILON = 1e-6
 ACTIVATIONS = ("leaky", "linear")
+LAYER_KINDS = ("convolutional", "maxpool", "route", "shortcut", "upsample", "yolo")
+
+# What a runtime keeps of each layer: an ONNX tensor name, a Chainer step.
+Output = TypeVar("Output")
+
+
+class NetworkBuilder(Generic[Output]):
+    """Builds a darknet network on one runtime, a layer at a time in cfg order.
+
+    A runtime's subclass has a method named after each of :data:`LAYER_KINDS`,
+    called with the layer's index, cfg section, input channels and the weights, and
+    returning the layer's output and output channels; ``outputs`` and ``channels``
+    hold those of the layers built so far (relative references index them).
+    """
+
+    def __init__(self) -> None:
+        self.outputs: list[Output] = []
+        self.channels: list[int] = []
+
+    def build(self, cfg: NetworkConfig, weights: WeightsReader) -> None:
+        """Every layer of ``cfg``, its values taken from ``weights``, all of them."""
+        for index, section in enumerate(cfg.layers):
+            if section.kind not in LAYER_KINDS:
+                raise ValueError(
+                    f"layer {index}: darknet layer [{section.kind}] is not supported"
+                )
+            channels = self.channels[-1] if self.channels else cfg.channels
+            build_layer = getattr(self, section.kind)
+            output, out_channels = build_layer(index, section, channels, weights)
+            self.outputs.append(output)
+            self.channels.append(out_channels)
+        if weights.remaining:
+            raise ValueError(
+                f"{weights.remaining} values are left in the weights file: "
+                "it does not match the cfg"
+            )
 
 
 @dataclass(frozen=True)

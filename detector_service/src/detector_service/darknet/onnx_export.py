@@ -1,20 +1,24 @@
 """Convert a darknet cfg + weights into an ONNX graph (the project's own converter).
 
-No registry ships YOLOv3 as ONNX, so the default backend builds its graph here:
-convolutions with batch normalisation folded into their weights and bias,
-LeakyRelu(0.1), max pooling (darknet pads size-2 stride-1 pooling at the bottom and
-right only), route (Concat), shortcut (Add), upsample (nearest Resize). Each
-``[yolo]`` layer's input becomes a graph output, raw: decoding is numpy's job
-(:mod:`detector_service.yolo`), the same for every runtime.
+No registry ships YOLOv3 as ONNX, so the default backend builds its graph here,
+from the layer parameters :mod:`detector_service.darknet.layers` reads: convolutions
+with batch normalisation folded into their weights and bias, LeakyRelu(0.1), max
+pooling (darknet pads size-2 stride-1 pooling at the bottom and right only), route
+(Concat), shortcut (Add), upsample (nearest Resize). Each ``[yolo]`` layer's input
+becomes a graph output, raw: decoding is numpy's job (:mod:`detector_service.yolo`),
+the same for every runtime.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from dataclasses import field
 from detector_service.darknet.cfg import NetworkConfig
 from detector_service.darknet.cfg import read_cfg
-from detector_service.darknet.cfg import Section
+from detector_service.darknet.layers import LEAKY_SLOPE
+from detector_service.darknet.layers import NetworkBuilder
+from detector_service.darknet.layers import read_convolution
+from detector_service.darknet.layers import read_max_pool
+from detector_service.darknet.layers import route_sources
+from detector_service.darknet.layers import shortcut_source
 from detector_service.darknet.weights import WeightsReader
 from detector_service.models import ModelFiles
 from onnx import helper
@@ -32,20 +36,21 @@ import tempfile
 CONVERTER_VERSION = 1
 OPSET = 17
 INPUT_NAME = "images"
-LEAKY_SLOPE = 0.1
-# darknet's batch norm divides by sqrt(variance) + this (src/blas.c, normalize_cpu).
-BATCH_NORM_EPSILON = 1e-6
 
 
-@dataclass
-class _Graph:
-    """The graph under construction: nodes, weights, and each layer's output."""
+class _Graph(NetworkBuilder[str]):
+    """The graph under construction: nodes, weights, each layer's output tensor."""
 
-    nodes: list[onnx.NodeProto] = field(default_factory=list)
-    initializers: list[onnx.TensorProto] = field(default_factory=list)
-    outputs: list[str] = field(default_factory=list)  # tensor name per layer
-    channels: list[int] = field(default_factory=list)  # channel count per layer
-    heads: list[tuple[str, int]] = field(default_factory=list)  # name, channels
+    def __init__(self) -> None:
+        super().__init__()
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = []
+        self.heads: list[tuple[str, int]] = []  # name, channels
+
+    @property
+    def source(self) -> str:
+        """The tensor the next layer reads."""
+        return self.outputs[-1] if self.outputs else INPUT_NAME
 
     def constant(self, name: str, value: np.ndarray) -> str:
         self.initializers.append(numpy_helper.from_array(value, name))
@@ -56,6 +61,73 @@ class _Graph:
             helper.make_node(op, inputs, [output], name=output, **attributes)
         )
         return output
+
+    def convolutional(self, index, section, channels, weights) -> tuple[str, int]:
+        conv = read_convolution(index, section, channels, weights)
+        name = f"conv_{index}"
+        output = self.node(
+            "Conv",
+            [
+                self.source,
+                self.constant(f"{name}.weight", conv.kernel),
+                self.constant(f"{name}.bias", conv.bias),
+            ],
+            name,
+            kernel_shape=[conv.size, conv.size],
+            strides=[conv.stride, conv.stride],
+            pads=[conv.padding] * 4,
+        )
+        if conv.activation == "leaky":
+            output = self.node(
+                "LeakyRelu", [output], f"leaky_{index}", alpha=LEAKY_SLOPE
+            )
+        return output, conv.filters
+
+    def maxpool(self, index, section, channels, weights) -> tuple[str, int]:
+        pool = read_max_pool(section)
+        before, after = pool.pad_before, pool.pad_after
+        output = self.node(
+            "MaxPool",
+            [self.source],
+            f"maxpool_{index}",
+            kernel_shape=[pool.size, pool.size],
+            strides=[pool.stride, pool.stride],
+            pads=[before, before, after, after],
+        )
+        return output, channels
+
+    def route(self, index, section, channels, weights) -> tuple[str, int]:
+        sources = route_sources(index, section)
+        out_channels = sum(self.channels[source] for source in sources)
+        if len(sources) == 1:
+            return self.outputs[sources[0]], out_channels
+        inputs = [self.outputs[source] for source in sources]
+        return self.node("Concat", inputs, f"route_{index}", axis=1), out_channels
+
+    def shortcut(self, index, section, channels, weights) -> tuple[str, int]:
+        other = self.outputs[shortcut_source(index, section)]
+        return self.node("Add", [self.source, other], f"shortcut_{index}"), channels
+
+    def upsample(self, index, section, channels, weights) -> tuple[str, int]:
+        stride = float(section.get_int("stride", 2))
+        scales = self.constant(
+            f"upsample_{index}.scales", np.array([1, 1, stride, stride], np.float32)
+        )
+        output = self.node(
+            "Resize",
+            [self.source, "", scales],
+            f"upsample_{index}",
+            mode="nearest",
+            coordinate_transformation_mode="asymmetric",
+            nearest_mode="floor",
+        )
+        return output, channels
+
+    def yolo(self, index, section, channels, weights) -> tuple[str, int]:
+        # An Identity gives the head a stable name; the runtime optimises it away.
+        output = self.node("Identity", [self.source], f"yolo_{index}")
+        self.heads.append((output, channels))
+        return output, channels
 
 
 def convert(
@@ -72,21 +144,7 @@ def convert(
     """
     width, height = input_size or (cfg.width, cfg.height)
     graph = _Graph()
-    current, channels = INPUT_NAME, cfg.channels
-    for index, section in enumerate(cfg.layers):
-        build = _LAYERS.get(section.kind)
-        if build is None:
-            raise ValueError(
-                f"layer {index}: darknet layer [{section.kind}] is not supported"
-            )
-        current, channels = build(graph, index, section, current, channels, weights)
-        graph.outputs.append(current)
-        graph.channels.append(channels)
-    if weights.remaining:
-        raise ValueError(
-            f"{weights.remaining} values are left over in the weights file: "
-            "it does not match the cfg"
-        )
+    graph.build(cfg, weights)
     batch = "batch"
     onnx_graph = helper.make_graph(
         graph.nodes,
@@ -132,121 +190,6 @@ def export(
         partial.write(model.SerializeToString())
     Path(partial.name).replace(onnx_path)
     return onnx_path
-
-
-def _convolutional(graph, index, section: Section, source, channels, weights):
-    filters = section.get_int("filters")
-    size = section.get_int("size")
-    stride = section.get_int("stride", 1)
-    padding = size // 2 if section.get_int("pad", 0) else section.get_int("padding", 0)
-    if section.get_int("groups", 1) != 1:
-        raise ValueError(f"layer {index}: grouped convolutions are not supported")
-    if section.get_int("batch_normalize", 0):
-        beta = weights.take(filters)
-        gamma = weights.take(filters)
-        mean = weights.take(filters)
-        variance = weights.take(filters)
-        kernel = weights.take(filters * channels * size * size)
-        scale = gamma / (np.sqrt(variance) + BATCH_NORM_EPSILON)
-        bias = beta - mean * scale
-        kernel = kernel.reshape(filters, -1) * scale[:, None]
-    else:
-        bias = weights.take(filters)
-        kernel = weights.take(filters * channels * size * size)
-    kernel = kernel.reshape(filters, channels, size, size).astype(np.float32)
-    name = f"conv_{index}"
-    output = graph.node(
-        "Conv",
-        [
-            source,
-            graph.constant(f"{name}.weight", kernel),
-            graph.constant(f"{name}.bias", bias.astype(np.float32)),
-        ],
-        name,
-        kernel_shape=[size, size],
-        strides=[stride, stride],
-        pads=[padding] * 4,
-    )
-    activation = section.get_str("activation", "linear")
-    if activation == "leaky":
-        output = graph.node("LeakyRelu", [output], f"leaky_{index}", alpha=LEAKY_SLOPE)
-    elif activation != "linear":
-        raise ValueError(f"layer {index}: activation {activation!r} is not supported")
-    return output, filters
-
-
-def _maxpool(graph, index, section: Section, source, channels, weights):
-    size = section.get_int("size")
-    stride = section.get_int("stride", 1)
-    padding = section.get_int("padding", size - 1)
-    # darknet starts the window padding // 2 before the image and pads the rest after.
-    before, after = padding // 2, padding - padding // 2
-    output = graph.node(
-        "MaxPool",
-        [source],
-        f"maxpool_{index}",
-        kernel_shape=[size, size],
-        strides=[stride, stride],
-        pads=[before, before, after, after],
-    )
-    return output, channels
-
-
-def _layer_ref(index: int, ref: int) -> int:
-    return index + ref if ref < 0 else ref
-
-
-def _route(graph, index, section: Section, source, channels, weights):
-    refs = [_layer_ref(index, ref) for ref in section.get_ints("layers")]
-    if section.get_int("groups", 1) != 1:
-        raise ValueError(f"layer {index}: grouped routes are not supported")
-    if len(refs) == 1:
-        return graph.outputs[refs[0]], graph.channels[refs[0]]
-    output = graph.node(
-        "Concat", [graph.outputs[ref] for ref in refs], f"route_{index}", axis=1
-    )
-    return output, sum(graph.channels[ref] for ref in refs)
-
-
-def _shortcut(graph, index, section: Section, source, channels, weights):
-    ref = _layer_ref(index, section.get_int("from"))
-    if section.get_str("activation", "linear") != "linear":
-        raise ValueError(f"layer {index}: shortcut activations are not supported")
-    output = graph.node("Add", [source, graph.outputs[ref]], f"shortcut_{index}")
-    return output, channels
-
-
-def _upsample(graph, index, section: Section, source, channels, weights):
-    stride = float(section.get_int("stride", 2))
-    scales = graph.constant(
-        f"upsample_{index}.scales", np.array([1, 1, stride, stride], np.float32)
-    )
-    output = graph.node(
-        "Resize",
-        [source, "", scales],
-        f"upsample_{index}",
-        mode="nearest",
-        coordinate_transformation_mode="asymmetric",
-        nearest_mode="floor",
-    )
-    return output, channels
-
-
-def _yolo(graph, index, section: Section, source, channels, weights):
-    # An Identity gives the head a stable name; the runtime optimises it away.
-    output = graph.node("Identity", [source], f"yolo_{index}")
-    graph.heads.append((output, channels))
-    return output, channels
-
-
-_LAYERS = {
-    "convolutional": _convolutional,
-    "maxpool": _maxpool,
-    "route": _route,
-    "shortcut": _shortcut,
-    "upsample": _upsample,
-    "yolo": _yolo,
-}
 
 
 def converted_model(files: ModelFiles) -> Path:

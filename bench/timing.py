@@ -1,0 +1,34 @@
+"""How every benchmark times a call and summarises its samples (milliseconds).
+
+Plain standard library: bench.py and inference.py import it from every virtualenv.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import statistics
+import time
+
+
+def timed(call: Callable[[], object], rounds: int, warmup: int = 2) -> dict:
+    """``call`` run ``warmup`` times unmeasured, then ``rounds`` times measured."""
+    for _ in range(warmup):
+        call()
+    samples = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        call()
+        samples.append((time.perf_counter() - started) * 1000.0)
+    return summary(samples)
+
+
+def summary(samples: list[float]) -> dict:
+    """Median, 10th and 90th percentiles of ``samples`` in milliseconds."""
+    ordered = sorted(samples)
+    return {
+        "median_ms": statistics.median(ordered),
+        "p10_ms": ordered[len(ordered) // 10],
+        "p90_ms": ordered[(len(ordered) * 9) // 10],
+        "rounds": len(ordered),
+    }
