@@ -8,19 +8,14 @@ box, and that an editor hides a label; saves the screenshot the README shows.
 
 from __future__ import annotations
 
-from collective.objectdetection.testing import FUNCTIONAL_TESTING
 from pathlib import Path
 from playwright.sync_api import sync_playwright
-from plone.app.testing import SITE_OWNER_NAME
-from plone_rest import add_users
-from plone_rest import configure_site
+from plone_rest import DetectorSiteTestCase
 from plone_rest import PASSWORD
-from plone_rest import session
 from ui_helpers import upload
 
 import math
 import pytest
-import unittest
 
 
 pytestmark = pytest.mark.browser
@@ -67,25 +62,15 @@ def chromium():
         browser.close()
 
 
-class ImageViewInBrowserTests(unittest.TestCase):
-    layer = FUNCTIONAL_TESTING
+class ImageViewInBrowserTests(DetectorSiteTestCase):
+    processing_mode = "sync"
 
     @pytest.fixture(autouse=True)
-    def _fixtures(self, detector, samples_dir, chromium):
-        self.detector = detector
-        self.samples_dir = samples_dir
+    def _chromium(self, chromium):
         self.chromium = chromium
 
     def setUp(self):
-        self.portal = self.layer["portal"]
-        self.portal_url = self.portal.absolute_url()
-        configure_site(
-            self.portal,
-            detector_addresses=[self.detector.address],
-            processing_mode="sync",
-        )
-        add_users(self.portal)
-        self.owner = session(self, self.portal, SITE_OWNER_NAME)
+        super().setUp()
         self.url = upload(self, self.portal, self.samples_dir / "dog.jpg")
         self.context = self.chromium.new_context(viewport=VIEWPORT)
         self.page = self.context.new_page()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from collective.objectdetection.testing import FUNCTIONAL_TESTING
 from plone import api
 from plone.app.testing import SITE_OWNER_NAME
 from plone.app.testing import SITE_OWNER_PASSWORD
@@ -10,9 +11,11 @@ from plone.restapi.testing import RelativeSession
 from zope.component.hooks import setSite
 
 import base64
+import pytest
 import socket
 import time
 import transaction
+import unittest
 
 
 PREFIX = "collective.objectdetection"
@@ -82,3 +85,29 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class DetectorSiteTestCase(unittest.TestCase):
+    """The functional layer's site, served over WSGI, using the real detector.
+
+    ``processing_mode`` "sync" makes an upload answer once its detections are stored.
+    """
+
+    layer = FUNCTIONAL_TESTING
+    processing_mode = "async"
+
+    @pytest.fixture(autouse=True)
+    def _detector(self, detector, samples_dir):
+        self.detector = detector
+        self.samples_dir = samples_dir
+
+    def setUp(self):
+        self.portal = self.layer["portal"]
+        self.portal_url = self.portal.absolute_url()
+        configure_site(
+            self.portal,
+            detector_addresses=[self.detector.address],
+            processing_mode=self.processing_mode,
+        )
+        add_users(self.portal)
+        self.owner = session(self, self.portal)

@@ -4,6 +4,7 @@ search, correct, and survive the detector being down."""
 from collective.objectdetection.testing import FUNCTIONAL_TESTING
 from collective.objectdetection.worker import DetectionWorker
 from plone_rest import configure_site
+from plone_rest import DetectorSiteTestCase
 from plone_rest import free_port
 from plone_rest import image_payload
 from plone_rest import session
@@ -11,30 +12,19 @@ from plone_rest import wait_for
 
 import base64
 import pytest
+import socket
 import unittest
 
 
-class DetectionOverRestTests(unittest.TestCase):
-    layer = FUNCTIONAL_TESTING
-
-    @pytest.fixture(autouse=True)
-    def _detector(self, detector, samples_dir):
-        self.detector = detector
-        self.samples_dir = samples_dir
-
-    def setUp(self):
-        self.portal = self.layer["portal"]
-        configure_site(self.portal, detector_addresses=[self.detector.address])
-        self.api = session(self, self.portal)
-
+class DetectionOverRestTests(DetectorSiteTestCase):
     def upload(self, name: str) -> str:
         data = (self.samples_dir / name).read_bytes()
-        response = self.api.post("/", json=image_payload(data, name))
+        response = self.owner.post("/", json=image_payload(data, name))
         assert response.status_code == 201, response.text
         return response.json()["@id"]
 
     def detections(self, url: str) -> dict:
-        response = self.api.get(f"{url}/@detections")
+        response = self.owner.get(f"{url}/@detections")
         assert response.status_code == 200, response.text
         return response.json()
 
@@ -47,7 +37,7 @@ class DetectionOverRestTests(unittest.TestCase):
         return wait_for(done, f"detection of {url}")
 
     def search(self, **query) -> list[str]:
-        response = self.api.get("/@search", params=query)
+        response = self.owner.get("/@search", params=query)
         assert response.status_code == 200, response.text
         return [item["@id"] for item in response.json()["items"]]
 
@@ -65,10 +55,10 @@ class DetectionOverRestTests(unittest.TestCase):
         assert url in self.search(detected_objects="dog")
         assert url in self.search(SearchableText="dog")
         assert url not in self.search(detected_objects="giraffe")
-        expanded = self.api.get(url, params={"expand": "detections"}).json()
+        expanded = self.owner.get(url, params={"expand": "detections"}).json()
         assert "dog" in expanded["@components"]["detections"]["labels"]
 
-        collection = self.api.post(
+        collection = self.owner.post(
             "/",
             json={
                 "@type": "Collection",
@@ -83,7 +73,7 @@ class DetectionOverRestTests(unittest.TestCase):
             },
         )
         assert collection.status_code == 201, collection.text
-        items = self.api.get(collection.json()["@id"]).json()["items"]
+        items = self.owner.get(collection.json()["@id"]).json()["items"]
         assert [item["@id"] for item in items] == [url]
 
     def test_labels_are_searchable_in_german_and_japanese(self):
@@ -96,7 +86,7 @@ class DetectionOverRestTests(unittest.TestCase):
         url = self.upload("dog.jpg")
         first = self.wait_until_done(url)
         assert "bicycle" in first["labels"]
-        patched = self.api.patch(
+        patched = self.owner.patch(
             f"{url}/@detections",
             json={"hidden_labels": ["bicycle"], "added_labels": ["leash"]},
         )
@@ -104,7 +94,7 @@ class DetectionOverRestTests(unittest.TestCase):
         assert "bicycle" not in patched.json()["labels"]
         assert url in self.search(detected_objects="leash")
 
-        rerun = self.api.post(f"{url}/@detections")
+        rerun = self.owner.post(f"{url}/@detections")
         assert rerun.status_code == 202, rerun.text
         assert rerun.json()["status"] == "pending"
         second = self.wait_until_done(url, after_attempts=first["attempts"])
@@ -113,20 +103,20 @@ class DetectionOverRestTests(unittest.TestCase):
         assert "bicycle" not in second["labels"] and "leash" in second["labels"]
         assert url not in self.search(detected_objects="bicycle")
 
-        assert self.api.delete(f"{url}/@detections").status_code == 204
+        assert self.owner.delete(f"{url}/@detections").status_code == 204
         cleared = self.detections(url)
         assert cleared["detections"] == [] and cleared["labels"] == ["leash"]
 
     def test_detect_endpoint(self):
         data = (self.samples_dir / "dog.jpg").read_bytes()
-        multipart = self.api.post("/@detect", files={"image": ("dog.jpg", data)})
+        multipart = self.owner.post("/@detect", files={"image": ("dog.jpg", data)})
         assert multipart.status_code == 200, multipart.text
         body = multipart.json()
         assert body["success"] is True
         assert "dog" in [p["class"] for p in body["predictions"]]
         assert body["image"] == {"width": 768, "height": 576}
 
-        as_json = self.api.post(
+        as_json = self.owner.post(
             "/@detect",
             json={
                 "image": {
@@ -139,31 +129,40 @@ class DetectionOverRestTests(unittest.TestCase):
         assert as_json.status_code == 200, as_json.text
         assert "dog" in [d["label"] for d in as_json.json()["detections"]]
 
-        broken = self.api.post(
+        broken = self.owner.post(
             "/@detect", files={"image": ("x.jpg", b"\xff\xd8\xff not an image")}
         )
         assert broken.status_code == 400, broken.text
         assert broken.json()["type"] == "BadRequest"
 
         configure_site(self.portal, detector_addresses=[f"127.0.0.1:{free_port()}"])
-        down = self.api.post("/@detect", files={"image": ("dog.jpg", data)})
+        down = self.owner.post("/@detect", files={"image": ("dog.jpg", data)})
         assert down.status_code == 503, down.text
         assert down.json()["type"] == "DetectorUnavailable"
+
+    def test_status_reports_a_silent_detector_as_unavailable(self):
+        # A port that accepts connections and never answers: a hung detector.
+        with socket.create_server(("127.0.0.1", 0)) as silent:
+            address = f"127.0.0.1:{silent.getsockname()[1]}"
+            configure_site(self.portal, detector_addresses=[address])
+            detector = self.owner.get("/@detection-status").json()["detector"]
+        assert detector["status"] == "UNAVAILABLE"
+        assert detector["model"] is None
 
     def test_status_and_backfill(self):
         url = self.upload("person.jpg")
         self.wait_until_done(url)
-        status = self.api.get("/@detection-status").json()
+        status = self.owner.get("/@detection-status").json()
         assert status["counts"]["done"] == 1
         assert status["detector"]["status"] == "SERVING"
         assert status["detector"]["model"]["name"] == "yolov3-tiny"
 
-        backfill = self.api.post("/@detection-backfill", json={"mode": "all"})
+        backfill = self.owner.post("/@detection-backfill", json={"mode": "all"})
         assert backfill.status_code == 202, backfill.text
         assert backfill.json()["queued"] == 1
 
         def finished():
-            progress = self.api.get("/@detection-status").json()["backfill"]
+            progress = self.owner.get("/@detection-status").json()["backfill"]
             return progress if not progress["running"] else None
 
         progress = wait_for(finished, "the backfill")
@@ -191,24 +190,24 @@ class DetectorDownTests(unittest.TestCase):
             detector_addresses=[f"127.0.0.1:{self.port}"],
             timeout_seconds=2.0,
         )
-        self.api = session(self, self.portal)
+        self.owner = session(self, self.portal)
 
     def test_upload_while_down_then_detected_when_back(self):
         data = (self.samples_dir / "dog.jpg").read_bytes()
-        response = self.api.post("/", json=image_payload(data, "dog.jpg"))
+        response = self.owner.post("/", json=image_payload(data, "dog.jpg"))
         assert response.status_code == 201, response.text
         url = response.json()["@id"]
-        assert self.api.get(f"{url}/@detections").json()["status"] == "pending"
+        assert self.owner.get(f"{url}/@detections").json()["status"] == "pending"
 
         wait_for(
-            lambda: self.api.get(f"{url}/@detections").json()["attempts"] >= 1,
+            lambda: self.owner.get(f"{url}/@detections").json()["attempts"] >= 1,
             "a failed attempt",
         )
-        body = self.api.get(f"{url}/@detections").json()
+        body = self.owner.get(f"{url}/@detections").json()
         assert body["status"] == "pending"
         assert url in [
             i["@id"]
-            for i in self.api.get(
+            for i in self.owner.get(
                 "/@search", params={"detection_status": "pending"}
             ).json()["items"]
         ]
@@ -216,7 +215,7 @@ class DetectorDownTests(unittest.TestCase):
         self.start_detector(extra_args=["--port", str(self.port)])
         body = wait_for(
             lambda: (
-                (b := self.api.get(f"{url}/@detections").json())["status"] == "done"
+                (b := self.owner.get(f"{url}/@detections").json())["status"] == "done"
                 and b
             ),
             "detection once the detector is back",

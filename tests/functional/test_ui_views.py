@@ -1,11 +1,10 @@
 """The Classic UI over the real WSGI server: who sees which view, what the pages
 carry for the scripts, translations, the folder contents action and CSRF."""
 
-from collective.objectdetection.testing import FUNCTIONAL_TESTING
 from plone import api
 from plone.app.testing import SITE_OWNER_NAME
-from plone_rest import add_users
 from plone_rest import configure_site
+from plone_rest import DetectorSiteTestCase
 from plone_rest import PASSWORD
 from plone_rest import session
 from ui_helpers import figure_attribute
@@ -15,33 +14,14 @@ from zope.component.hooks import setSite
 
 import html
 import json
-import pytest
 import transaction
-import unittest
 
 
 STATIC = "++plone++collective.objectdetection"
 
 
-class UiTestCase(unittest.TestCase):
-    layer = FUNCTIONAL_TESTING
-
-    @pytest.fixture(autouse=True)
-    def _detector(self, detector, samples_dir):
-        self.detector = detector
-        self.samples_dir = samples_dir
-
-    def setUp(self):
-        self.portal = self.layer["portal"]
-        self.portal_url = self.portal.absolute_url()
-        # Synchronous: the upload answers once the detections are stored.
-        configure_site(
-            self.portal,
-            detector_addresses=[self.detector.address],
-            processing_mode="sync",
-        )
-        add_users(self.portal)
-        self.owner = session(self, self.portal)
+class UiTestCase(DetectorSiteTestCase):
+    processing_mode = "sync"
 
     def page(self, path: str, user: str | None = SITE_OWNER_NAME):
         """``path`` as a browser asks for it (HTML, not the REST API's JSON)."""

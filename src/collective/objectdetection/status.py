@@ -36,8 +36,14 @@ def status_counts() -> dict[str, int]:
     return counts
 
 
+# The status page asks on every poll; a hung detector must not hold the request for
+# the whole detection timeout.
+HEALTH_TIMEOUT_SECONDS = 2.0
+
+
 def detector_health() -> dict:
     settings = get_settings()
+    timeout = min(settings.timeout_seconds, HEALTH_TIMEOUT_SECONDS)
     answer = {
         "status": "UNAVAILABLE",
         "addresses": list(settings.detector_addresses),
@@ -46,9 +52,9 @@ def detector_health() -> dict:
     }
     try:
         client = get_client(settings)
-        answer["status"] = client.health()
+        answer["status"] = client.health(timeout=timeout)
         if answer["status"] == "SERVING":
-            info = client.model_info()
+            info = client.model_info(timeout=timeout)
             answer["model"] = {
                 "name": info.name,
                 "version": info.version,
