@@ -1,8 +1,8 @@
 """Create (or update) the demo Plone site; `zconsole run` runs it for start.py.
 
-Reads PLONE_SITE_ID, ADMIN_USER, ADMIN_PASSWORD and DETECTOR_ADDRESS from the
-environment. Idempotent: an existing site is kept, only the admin's password and the
-detector address are brought up to date.
+Reads PLONE_SITE_ID, ADMIN_USER, ADMIN_PASSWORD, DETECTOR_ADDRESS and DETECTOR_TOKEN
+from the environment. Idempotent: an existing site is kept, only the admin's password
+and the detector's address and token are brought up to date.
 """
 
 from AccessControl.SecurityManagement import newSecurityManager
@@ -18,6 +18,7 @@ SITE_ID = os.environ.get("PLONE_SITE_ID", "Plone")
 ADMIN_USER = os.environ.get("ADMIN_USER", "admin")
 ADMIN_PASSWORD = os.environ.get("ADMIN_PASSWORD", "admin")
 DETECTOR_ADDRESS = os.environ.get("DETECTOR_ADDRESS", "127.0.0.1:50051")
+DETECTOR_TOKEN = os.environ.get("DETECTOR_TOKEN", "")
 EXTENSIONS = (
     "plone.app.contenttypes:default",
     "plone.restapi:default",
@@ -55,6 +56,7 @@ def configure(site) -> None:
     api.portal.set_registry_record(
         "collective.objectdetection.detector_addresses", [DETECTOR_ADDRESS]
     )
+    api.portal.set_registry_record("collective.objectdetection.token", DETECTOR_TOKEN)
 
 
 app = makerequest(app)  # noqa: F821 - zconsole run provides `app`
