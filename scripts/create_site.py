@@ -20,6 +20,7 @@ ADMIN_PASSWORD = os.environ.get("ADMIN_PASSWORD", "admin")
 DETECTOR_ADDRESS = os.environ.get("DETECTOR_ADDRESS", "127.0.0.1:50051")
 DETECTOR_TOKEN = os.environ.get("DETECTOR_TOKEN", "")
 EXTENSIONS = (
+    "plonetheme.barceloneta:default",
     "plone.app.contenttypes:default",
     "plone.restapi:default",
     "collective.objectdetection:default",
@@ -57,6 +58,10 @@ def configure(site) -> None:
         "collective.objectdetection.detector_addresses", [DETECTOR_ADDRESS]
     )
     api.portal.set_registry_record("collective.objectdetection.token", DETECTOR_TOKEN)
+    # The demo is served at 127.0.0.1, which Plone leaves unthemed by default.
+    api.portal.set_registry_record(
+        "plone.app.theming.interfaces.IThemeSettings.hostnameBlacklist", []
+    )
 
 
 app = makerequest(app)  # noqa: F821 - zconsole run provides `app`

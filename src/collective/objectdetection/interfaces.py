@@ -1,13 +1,17 @@
 """The add-on's browser layer and its settings schema (registry records)."""
 
 from collective.objectdetection import _
+from plone.app.contenttypes.interfaces import IPloneAppContenttypesLayer
 from zope import schema
 from zope.interface import Interface
-from zope.publisher.interfaces.browser import IDefaultBrowserLayer
 
 
-class IObjectDetectionLayer(IDefaultBrowserLayer):
-    """Marker for requests on a site where the add-on is installed."""
+class IObjectDetectionLayer(IPloneAppContenttypesLayer):
+    """Marker for requests on a site where the add-on is installed.
+
+    It extends plone.app.contenttypes' layer so that our ``image_view`` wins over
+    theirs whatever order the site registered the two layers in.
+    """
 
 
 class IDetectionSettings(Interface):

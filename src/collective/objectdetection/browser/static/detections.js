@@ -10,6 +10,10 @@ const POLL_INTERVAL_MS = 2000;
 // Stop asking after three minutes of "pending"; a reload asks again.
 const MAX_POLLS = 90;
 
+function overlaps(a, b) {
+    return a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+}
+
 class DetectionsFigure {
     constructor(root) {
         this.root = root;
@@ -41,6 +45,10 @@ class DetectionsFigure {
     }
 
     bind() {
+        // Chip sizes change with the image's: separate them again once it is laid out.
+        const image = this.root.querySelector("img");
+        image?.addEventListener("load", () => this.separateChips());
+        window.addEventListener("resize", () => this.separateChips());
         this.slider.addEventListener("input", () => {
             this.thresholdTouched = true;
             this.draw();
@@ -189,6 +197,24 @@ class DetectionsFigure {
         this.svgTitle.textContent = names.length
             ? this.t("boxes_title", { labels: names.join(", ") })
             : this.t("boxes_title_empty");
+        this.separateChips();
+    }
+
+    /* Boxes with nearly the same top-left corner (a horse also seen as a sheep) would
+     * put their chips on top of each other: move each chip below those it covers. */
+    separateChips() {
+        const placed = [];
+        for (const chip of this.chips.children) {
+            chip.style.transform = "";
+            let rect = chip.getBoundingClientRect();
+            let shift = 0;
+            for (let tries = 0; tries <= placed.length && placed.some((other) => overlaps(rect, other)); tries++) {
+                shift += rect.height;
+                chip.style.transform = `translateY(${shift}px)`;
+                rect = chip.getBoundingClientRect();
+            }
+            placed.push(rect);
+        }
     }
 
     drawLabels(shown) {
