@@ -149,7 +149,8 @@ def build_template() -> Catalog:
 
 def render_po(catalog: Catalog) -> bytes:
     buffer = io.BytesIO()
-    write_po(buffer, catalog, ignore_obsolete=True, width=88)
+    # File names without line numbers: moving code must not make the catalogs stale.
+    write_po(buffer, catalog, ignore_obsolete=True, width=88, include_lineno=False)
     return buffer.getvalue()
 
 
