@@ -114,15 +114,16 @@ def upload_samples(site_url: str) -> int:
 
 
 def stop(process: subprocess.Popen, name: str) -> None:
-    if process.poll() is None:
-        # SIGINT lets waitress and the ZODB close cleanly; SIGTERM would not.
-        process.send_signal(signal.SIGINT)
+    """SIGINT first: waitress and the ZODB close cleanly. A shell that started us in
+    the background may have set SIGINT to be ignored, so SIGTERM, then SIGKILL."""
+    for how in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+        if process.poll() is not None:
+            return
+        process.send_signal(how)
         try:
-            process.wait(timeout=30)
+            process.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            print(f"start: {name} did not stop within 30 s; killing it")
-            process.kill()
-            process.wait()
+            print(f"start: {name} did not stop on {how.name}")
 
 
 def main() -> None:
@@ -133,14 +134,18 @@ def main() -> None:
         extra_args=["--port", str(DETECTOR_PORT)],
     )
     # Ctrl-C reaches the whole process group; children handle it themselves, and we
-    # turn SIGTERM into the same clean path.
+    # turn SIGTERM into the same clean path. Installing a handler also undoes an
+    # ignored SIGINT inherited from a shell's background job, for us and (reset to
+    # the default on exec) for the children started below.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     plone = None
     try:
         detector.start()
         create_site(detector.address)
         plone = subprocess.Popen(
-            [BIN / "runwsgi", INSTANCE / "etc" / "zope.ini"], start_new_session=True
+            [BIN / "runwsgi", INSTANCE / "etc" / "zope.ini"],
+            start_new_session=True,
         )
         site_url = f"http://{HOST}:{PLONE_PORT}/{SITE_ID}"
         wait_for_plone(site_url, plone)
