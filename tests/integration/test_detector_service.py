@@ -11,6 +11,7 @@ from detector_service.errors import DetectorUnavailable
 from detector_service.launcher import DetectorProcess
 from detector_service.launcher import DetectorStartError
 from detector_service.proto.detection.v1 import detector_pb2
+from detector_service.proto.detection.v1 import detector_pb2_grpc
 from detector_service.proto.legacy import mlserver_pb2
 from detector_service.proto.legacy import mlserver_pb2_grpc
 from detector_service.types import DetectionResult
@@ -173,6 +174,37 @@ def test_tls_and_token(start_detector, tmp_path, dog):
         assert_dog_photo(labels(ok.detect(dog)))
 
 
+def served_detect(server: DetectorProcess) -> int:
+    return sum('"method": "Detect"' in line for line in server.log_lines())
+
+
+def test_tls_round_robin_over_two_server_processes(start_detector, tmp_path, dog):
+    # One certificate for both, as replicas share one; it names 127.0.0.1.
+    cert, key = self_signed_certificate(tmp_path)
+    args = ["--tls-cert", str(cert), "--tls-key", str(key)]
+    servers = [
+        start_detector(extra_args=args, root_certificates=cert) for _ in range(2)
+    ]
+    addresses = ",".join(s.address for s in servers)
+    before = [served_detect(s) for s in servers]
+    with DetectorClient(addresses, root_certificates=cert, retries=0) as client:
+        for _ in range(6):
+            assert_dog_photo(labels(client.detect(dog)))
+    assert all(served_detect(s) > n for s, n in zip(servers, before, strict=True))
+    # The name the certificate must carry can be given; a wrong one is refused.
+    with (
+        DetectorClient(
+            addresses, root_certificates=cert, server_name="elsewhere", retries=0
+        ) as wrong,
+        pytest.raises(DetectorUnavailable),
+    ):
+        wrong.detect(dog)
+    with DetectorClient(
+        addresses, root_certificates=cert, server_name="localhost"
+    ) as named:
+        assert_dog_photo(labels(named.detect(dog)))
+
+
 def big_photo(samples_dir: Path) -> bytes:
     """A 3000x2000 JPEG made from dog.jpg: a costly call."""
     with Image.open(samples_dir / "dog.jpg") as image:
@@ -234,7 +266,9 @@ def test_sigterm_lets_the_call_in_flight_finish_and_refuses_new_ones(
     start_detector, dog
 ):
     metrics_port = free_port()
-    server = start_detector(extra_args=["--metrics-port", str(metrics_port)])
+    server = start_detector(
+        extra_args=["--metrics-port", str(metrics_port), "--drain", "3"]
+    )
     assert metric(metrics_port, "detector_model_info") == 1.0
     release = threading.Event()
     outcome: list[object] = []
@@ -263,10 +297,15 @@ def test_sigterm_lets_the_call_in_flight_finish_and_refuses_new_ones(
             time.sleep(0.01)
         server.process.terminate()
         with DetectorClient(server.address, retries=0, timeout=5) as client:
-            while client.health() == "SERVING":
-                time.sleep(0.01)
-            with pytest.raises(DetectorError):
+            status = client.health()
+            while status == "SERVING":
+                status = client.health()
+            # During the drain health answers NOT_SERVING (probes are not refused)
+            # and new calls are refused; the call in flight goes on.
+            assert status == "NOT_SERVING"
+            with pytest.raises(DetectorUnavailable, match="shutting down"):
                 client.detect(dog)
+            assert client.health() == "NOT_SERVING"
         release.set()
         caller.join()
         assert server.process.wait(60) == 0
@@ -278,6 +317,62 @@ def test_sigterm_lets_the_call_in_flight_finish_and_refuses_new_ones(
     assert "dog" in {d.label for d in reply.detections}
     events = [json.loads(line)["event"] for line in server.log_lines()]
     assert events.index("stopping") < events.index("stopped")
+
+
+def test_idle_streams_neither_block_health_nor_hold_the_server(start_detector, dog):
+    """Streams that send 2 bytes and then nothing, without a deadline, more of
+    them than the server takes at once: health still answers, the extra streams
+    are refused, the others are ended by the server's call limit."""
+    metrics_port = free_port()
+    args = ["--workers", "1", "--queue-size", "0", "--max-call-seconds", "5"]
+    server = start_detector(extra_args=[*args, "--metrics-port", str(metrics_port)])
+    streams, limit = 12, 9  # the limit is workers + queue + 8 spare
+    hold = threading.Event()
+    outcomes: list[grpc.StatusCode] = []
+
+    def two_bytes_then_nothing() -> Iterator[detector_pb2.DetectStreamRequest]:
+        yield detector_pb2.DetectStreamRequest(chunk=dog[:2])
+        hold.wait(120)
+
+    def all_streams_in() -> bool:
+        held = metric(metrics_port, "detector_calls_in_progress")
+        return held == limit and len(outcomes) == streams - limit
+
+    def idle_stream() -> None:
+        with grpc.insecure_channel(server.address) as channel:
+            stub = detector_pb2_grpc.DetectorStub(channel)
+            try:
+                stub.DetectStream(two_bytes_then_nothing())
+            except grpc.RpcError as exc:
+                outcomes.append(exc.code())
+
+    callers = [threading.Thread(target=idle_stream) for _ in range(streams)]
+    try:
+        for caller in callers:
+            caller.start()
+        for _ in range(500):
+            if all_streams_in():
+                break
+            time.sleep(0.01)
+        assert all_streams_in()
+        with DetectorClient(server.address, retries=0, timeout=10) as client:
+            assert client.health() == "SERVING"
+            for caller in callers:
+                caller.join(60)
+            assert_dog_photo(labels(client.detect(dog)))
+    finally:
+        hold.set()
+    # The extra streams were refused at once, the others ended by the limit.
+    assert outcomes[: streams - limit] == [grpc.StatusCode.RESOURCE_EXHAUSTED] * 3
+    assert outcomes[streams - limit :] == [grpc.StatusCode.DEADLINE_EXCEEDED] * 9
+    assert errors(metrics_port, "RESOURCE_EXHAUSTED") == streams - limit
+    assert errors(metrics_port, "DEADLINE_EXCEEDED") == limit
+    log = "\n".join(server.log_lines())
+    assert "upload too slow" in log and "calls at once" in log
+
+
+def errors(port: int, code: str) -> float:
+    return metric(port, f'detector_errors_total{{code="{code}"}}')
 
 
 def test_round_robin_over_two_server_processes(start_detector, dog):

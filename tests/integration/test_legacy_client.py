@@ -41,7 +41,8 @@ def chunks(path):
 
 address, path = sys.argv[1:]
 with grpc.insecure_channel(address) as channel:
-    reply = mlserver_pb2_grpc.MLServerStub(channel).predict(chunks(path), timeout=60)
+    # No timeout, exactly as the 2018 client called it.
+    reply = mlserver_pb2_grpc.MLServerStub(channel).predict(chunks(path))
 print(json.dumps({
     "boxes": [list(b.box) for b in reply.boxes],
     "classes": list(reply.classes),

@@ -3,13 +3,16 @@ darknet files itself: same raw outputs, same detections on real photos."""
 
 from __future__ import annotations
 
+from detector_service import cli
 from detector_service import models
 from detector_service.backends.onnx import OnnxBackend
 from detector_service.backends.opencv import OpenCVBackend
+from detector_service.darknet import onnx_export
 from detector_service.darknet.cfg import read_cfg
 from detector_service.darknet.onnx_export import convert
 from detector_service.darknet.onnx_export import converted_model
 from detector_service.darknet.onnx_export import CONVERTER_VERSION
+from detector_service.darknet.onnx_export import is_verified
 from detector_service.models import locate
 from detector_service.models import ModelFiles
 from detector_service.yolo import letterbox
@@ -17,6 +20,7 @@ from pathlib import Path
 from PIL import Image
 from toy_darknet import toy_model
 
+import logging
 import numpy as np
 import onnxruntime
 import pytest
@@ -111,6 +115,63 @@ def test_the_converted_model_is_cached_by_weights_digest(tiny):
     before = path.stat().st_mtime_ns
     assert converted_model(tiny) == path
     assert path.stat().st_mtime_ns == before
+
+
+def test_a_damaged_cached_conversion_is_converted_again(tmp_path, caplog):
+    files = toy_model(tmp_path, seed=4)
+    path = converted_model(files)
+    path.write_bytes(b"not a model")
+    with caplog.at_level(logging.WARNING, "detector_service.onnx_export"):
+        assert converted_model(files) == path
+    assert "converting the model again" in caplog.text
+    assert is_verified(path)
+    batch = np.zeros((1, 3, 64, 64), np.float32)
+    assert OnnxBackend(files).raw_outputs(batch)[0].shape == (1, 21, 16, 16)
+
+
+def test_a_conversion_without_its_recorded_checksum_is_not_trusted(tmp_path):
+    files = toy_model(tmp_path, seed=5)
+    path = converted_model(files)
+    path.with_name(path.name + ".sha256").unlink()
+    path.write_bytes(b"left by someone else")
+    assert converted_model(files) == path
+    assert is_verified(path)
+    assert path.read_bytes() != b"left by someone else"
+
+
+def test_a_read_only_model_folder_falls_back_to_the_users_own_cache(
+    monkeypatch, tmp_path
+):
+    models_dir, cache = tmp_path / "models", tmp_path / "cache"
+    models_dir.mkdir()
+    files = toy_model(models_dir, seed=6)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    write = onnx_export._write_atomically
+
+    def read_only_models(path: Path, data) -> None:
+        if path.parent == models_dir:
+            raise PermissionError(f"read-only: {path}")
+        write(path, data)
+
+    monkeypatch.setattr(onnx_export, "_write_atomically", read_only_models)
+    path = converted_model(files)
+    assert path.parent == cache / "detector-service" / "onnx"
+    assert path.parent.stat().st_mode & 0o777 == 0o700
+    assert list(models_dir.glob("*.onnx")) == []
+    # A file there is used only while it matches the checksum recorded with it.
+    path.write_bytes(b"planted")
+    assert converted_model(files) == path
+    assert is_verified(path)
+
+
+def test_fetch_model_rebuilds_a_damaged_conversion(monkeypatch, tmp_path, capsys):
+    files = toy_model(tmp_path, seed=9)
+    monkeypatch.setitem(models.MODELS, "toy", files.spec)
+    path = converted_model(files)
+    path.write_bytes(b"garbage")
+    assert cli.main(["fetch-model", "toy", "--model-dir", str(tmp_path)]) == 0
+    assert is_verified(path)
+    assert "ONNX conversion in place and verified" in capsys.readouterr().err
 
 
 def _raw_outputs(files: ModelFiles, batch: np.ndarray):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from collections.abc import Sequence
 from dataclasses import replace
-from detector_service.client import channel_target
+from detector_service.client import channel_targets
 from detector_service.client import DetectorClient
 from detector_service.config import ServerConfig
 from detector_service.errors import DetectorBusy
@@ -18,6 +18,10 @@ from detector_service.errors import DetectorDenied
 from detector_service.errors import DetectorError
 from detector_service.errors import DetectorUnavailable
 from detector_service.errors import InvalidImage
+from detector_service.proto.detection.v1 import detector_pb2
+from detector_service.proto.detection.v1 import detector_pb2_grpc
+from detector_service.proto.legacy import mlserver_pb2
+from detector_service.proto.legacy import mlserver_pb2_grpc
 from detector_service.server import DetectorServer
 from detector_service.types import Box
 from detector_service.types import Detection
@@ -26,8 +30,10 @@ from detector_service.types import ModelInfo
 from io import BytesIO
 from PIL import Image
 
+import grpc
 import numpy as np
 import pytest
+import socket
 import subprocess
 import sys
 import threading
@@ -70,7 +76,9 @@ def jpeg(width: int = 64, height: int = 48) -> bytes:
 
 
 def start_server(backend: FakeBackend, **settings) -> DetectorServer:
-    config = replace(ServerConfig(port=0, min_score=0.3, grace=1.0), **settings)
+    config = replace(
+        ServerConfig(port=0, min_score=0.3, grace=1.0, drain=0.0), **settings
+    )
     server = DetectorServer(config, lambda: backend)
     server.start()
     server.load_model()
@@ -144,7 +152,7 @@ def test_stream_over_the_byte_limit_is_invalid_argument(backend):
         address = f"127.0.0.1:{server.port}"
         with (
             DetectorClient(address, chunk_bytes=4000) as client,
-            pytest.raises(InvalidImage, match="more than 10000 bytes"),
+            pytest.raises(InvalidImage, match="more bytes than the limit of 10000"),
         ):
             client.detect(b"\xff" * 12_001)
         assert backend.calls == 0
@@ -161,7 +169,7 @@ def test_model_info_and_health(client):
 
 
 def test_unavailable_while_loading_then_serving(backend):
-    server = DetectorServer(ServerConfig(port=0), lambda: backend)
+    server = DetectorServer(ServerConfig(port=0, drain=0.0), lambda: backend)
     server.start()
     try:
         with DetectorClient(f"127.0.0.1:{server.port}", retries=0) as client:
@@ -177,7 +185,7 @@ def test_unavailable_while_loading_then_serving(backend):
 
 
 def test_client_retries_unavailable_until_the_model_is_loaded(backend):
-    server = DetectorServer(ServerConfig(port=0), lambda: backend)
+    server = DetectorServer(ServerConfig(port=0, drain=0.0), lambda: backend)
     server.start()
     refused = server.metrics.requests.labels("Detect", "UNAVAILABLE")
 
@@ -258,10 +266,10 @@ def test_token_is_required_except_for_health(backend):
     server = start_server(backend, token="s3cret")
     address = f"127.0.0.1:{server.port}"
     try:
-        with DetectorClient(address) as anonymous:
+        with DetectorClient(address, chunk_bytes=1024) as anonymous:
             assert anonymous.health() == "SERVING"
             with pytest.raises(DetectorDenied, match="bearer token"):
-                anonymous.detect(jpeg())
+                anonymous.detect(jpeg(8, 8))
             with pytest.raises(DetectorDenied):
                 anonymous.detect(jpeg(3000, 2000))  # the streaming method too
         with (
@@ -273,6 +281,12 @@ def test_token_is_required_except_for_health(backend):
             assert right.detect(jpeg()).detections
     finally:
         server.stop()
+    # Refusals are counted (and logged) like any call.
+    refused = server.metrics.requests
+    assert refused.labels("Detect", "UNAUTHENTICATED")._value.get() == 1
+    assert refused.labels("DetectStream", "UNAUTHENTICATED")._value.get() == 1
+    assert refused.labels("GetModelInfo", "UNAUTHENTICATED")._value.get() == 1
+    assert server.metrics.errors.labels("UNAUTHENTICATED")._value.get() == 3
 
 
 def test_round_robin_over_two_servers():
@@ -294,35 +308,133 @@ def test_unreachable_detector_is_unavailable_after_retries():
             client.detect(jpeg())
 
 
-def test_graceful_stop_reports_not_serving(backend):
-    server = start_server(backend)
+def test_calls_without_a_deadline_are_answered(backend):
+    """The 2018 client sets no deadline; gRPC then reports a time remaining that
+    no timer accepts. The server's own limit (30 s here) bounds the call."""
+    server = start_server(backend, max_call_seconds=30)
+    image = jpeg()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            detector = detector_pb2_grpc.DetectorStub(channel)
+            unary = detector.Detect(detector_pb2.DetectRequest(image=image))
+            streamed = detector.DetectStream(
+                iter(
+                    [
+                        detector_pb2.DetectStreamRequest(chunk=image[:100]),
+                        detector_pb2.DetectStreamRequest(chunk=image[100:]),
+                    ]
+                )
+            )
+            legacy = mlserver_pb2_grpc.MLServerStub(channel).predict(
+                iter([mlserver_pb2.Chunk(buffer=image)])
+            )
+    finally:
+        server.stop()
+    assert [d.label for d in unary.detections] == ["dog"]
+    assert [d.label for d in streamed.detections] == ["dog"]
+    assert list(legacy.classes) == ["dog"]
+
+
+def test_stop_reports_not_serving_while_draining_and_finishes_calls(backend):
+    server = start_server(backend, drain=3.0, grace=30.0)
     address = f"127.0.0.1:{server.port}"
-    with DetectorClient(address) as client:
-        assert client.health() == "SERVING"
-        server.health.enter_graceful_shutdown()
-        assert client.health() == "NOT_SERVING"
-    server.stop()
+    backend.gate.clear()
+    in_flight: list[object] = []
+
+    def call() -> None:
+        with DetectorClient(address, timeout=60) as client:
+            in_flight.append(client.detect(jpeg()))
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    backend.started.acquire()  # the worker holds the call
+    stopper = threading.Thread(target=server.stop)
+    try:
+        with DetectorClient(address, retries=0) as client:
+            assert client.health() == "SERVING"
+            stopper.start()
+            status = client.health()
+            while status == "SERVING":
+                status = client.health()
+            # Probes are answered, not refused, until the drain ends.
+            assert status == "NOT_SERVING"
+            with pytest.raises(DetectorUnavailable, match="shutting down"):
+                client.detect(jpeg())
+    finally:
+        backend.gate.set()
+        caller.join(60)
+        stopper.join(60)
+    assert [type(r).__name__ for r in in_flight] == ["DetectionResult"]
+    assert server.metrics.requests.labels("Detect", "UNAVAILABLE")._value.get() == 1
 
 
 @pytest.mark.parametrize(
-    ("addresses", "target"),
+    ("addresses", "targets"),
     [
-        ("127.0.0.1:5000", "127.0.0.1:5000"),
-        ("dns:///detector:5000", "dns:///detector:5000"),
-        ("127.0.0.1:1, 127.0.0.1:2", "ipv4:127.0.0.1:1,127.0.0.1:2"),
-        (["localhost:1", "127.0.0.2:2"], "ipv4:127.0.0.1:1,127.0.0.2:2"),
-        ("[::1]:1,[::1]:2", "ipv6:[::1]:1,[::1]:2"),
+        ("127.0.0.1:5000", ["ipv4:127.0.0.1:5000"]),
+        ("dns:///detector:5000", ["dns:///detector:5000"]),
+        ("127.0.0.1:1, 127.0.0.1:2", ["ipv4:127.0.0.1:1,127.0.0.1:2"]),
+        (["localhost:1", "127.0.0.2:2"], ["dns:///localhost:1", "ipv4:127.0.0.2:2"]),
+        ("[::1]:1,[::1]:2", ["ipv6:[::1]:1,[::1]:2"]),
+        (
+            "127.0.0.1:1,[::1]:2,detector:3,127.0.0.3:4",
+            ["ipv4:127.0.0.1:1,127.0.0.3:4", "ipv6:[::1]:2", "dns:///detector:3"],
+        ),
     ],
 )
-def test_channel_target(addresses, target):
-    assert channel_target(addresses) == target
+def test_channel_targets(addresses, targets):
+    assert channel_targets(addresses) == targets
 
 
-def test_channel_target_refuses_bad_addresses():
+def test_channel_targets_refuse_bad_addresses():
     with pytest.raises(ValueError, match="host:port"):
-        channel_target("127.0.0.1:1,nonsense")
+        channel_targets("127.0.0.1:1,nonsense")
     with pytest.raises(ValueError, match="no detector"):
-        channel_target("")
+        channel_targets("")
+
+
+@pytest.fixture
+def no_dns_here(monkeypatch):
+    """Name lookups in this thread fail: the client must leave them to gRPC."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the client looked a name up in the caller's thread")
+
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+
+
+def test_a_host_name_is_resolved_by_grpc_not_by_the_constructor(no_dns_here):
+    server = start_server(FakeBackend("named"))
+    try:
+        with DetectorClient(f"localhost:{server.port}") as client:
+            assert client.targets == [f"dns:///localhost:{server.port}"]
+            assert client.detect(jpeg()).model.name == "named"
+    finally:
+        server.stop()
+
+
+def test_an_unresolvable_name_is_unavailable_naming_it():
+    with DetectorClient("no-such-detector.invalid:50051", retries=0) as client:
+        with pytest.raises(DetectorUnavailable, match=r"no-such-detector\.invalid"):
+            client.detect(jpeg())
+        assert client.health() == "UNAVAILABLE"
+
+
+def test_one_unresolvable_replica_does_not_break_the_others(no_dns_here):
+    servers = [start_server(FakeBackend("a")), start_server(FakeBackend("b"))]
+    addresses = [
+        "no-such-detector.invalid:50051",
+        f"localhost:{servers[0].port}",
+        f"127.0.0.1:{servers[1].port}",
+    ]
+    try:
+        with DetectorClient(addresses, retries=2, backoff=0.01) as client:
+            names = {client.detect(jpeg()).model.name for _ in range(10)}
+            assert client.health() == "SERVING"
+        assert names == {"a", "b"}
+    finally:
+        for server in servers:
+            server.stop()
 
 
 def test_the_client_imports_no_ml_or_imaging_library():

@@ -21,6 +21,7 @@ import hashlib
 import io
 import pytest
 import socket
+import subprocess
 import sys
 import threading
 
@@ -205,3 +206,23 @@ def test_a_missing_chainer_runtime_points_to_make_chainer(monkeypatch, tmp_path)
     monkeypatch.setitem(sys.modules, "chainercv", None)
     with pytest.raises(BackendUnavailable, match=r"run `make chainer`"):
         load_backend("chainer", "yolov3-tiny", tmp_path)
+
+
+def test_models_own_the_model_folder_default_and_the_server_uses_it():
+    code = (
+        "import sys, detector_service.models as m\n"
+        "print('detector_service.config' in sys.modules)\n"
+        "import detector_service.config as c\n"
+        "print(c.ServerConfig().model_dir == m.DEFAULT_MODEL_DIR)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert run.stdout.split() == ["False", "True"]
+
+
+def test_the_user_cache_honours_xdg_cache_home(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert models.user_cache_dir() == tmp_path / "detector-service"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert models.user_cache_dir() == Path.home() / ".cache" / "detector-service"

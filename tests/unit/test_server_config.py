@@ -24,6 +24,13 @@ def test_defaults_listen_on_loopback_with_the_default_model():
     assert not config.tls and not config.token
 
 
+def test_call_limit_and_drain_come_from_the_environment():
+    assert (ServerConfig().max_call_seconds, ServerConfig().drain) == (60.0, 2.0)
+    environ = {"DETECTOR_MAX_CALL_SECONDS": "15", "DETECTOR_DRAIN": "0.5"}
+    config = parse([], environ)
+    assert (config.max_call_seconds, config.drain) == (15.0, 0.5)
+
+
 def test_environment_sets_defaults_and_arguments_win():
     environ = {
         "DETECTOR_PORT": "6000",
@@ -46,6 +53,8 @@ def test_environment_sets_defaults_and_arguments_win():
         (["--workers", "0"], "workers"),
         (["--min-score", "2"], "min_score"),
         (["--tls-cert", "c.pem"], "both a certificate and a key"),
+        (["--max-call-seconds", "0"], "max_call_seconds"),
+        (["--drain", "-1"], "drain"),
     ],
 )
 def test_inconsistent_settings_are_refused(args, message):

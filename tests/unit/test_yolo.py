@@ -7,10 +7,13 @@ from detector_service.yolo import Letterbox
 from detector_service.yolo import letterbox
 from detector_service.yolo import non_max_suppression
 from detector_service.yolo import PAD_VALUE
+from detector_service.yolo import SCORE_FLOOR
 from detector_service.yolo import sigmoid
 from detector_service.yolo import YoloDecoder
 from detector_service.yolo import YoloHead
 
+import importlib
+import inspect
 import numpy as np
 import pytest
 
@@ -187,3 +190,12 @@ def test_decoder_maps_detections_into_image_pixels_with_labels():
 def test_decoder_refuses_labels_that_do_not_match_the_heads():
     with pytest.raises(ValueError, match="4 classes"):
         YoloDecoder(heads=(HEAD,), labels=("cat",), input_width=416, input_height=416)
+
+
+@pytest.mark.parametrize("module", ["onnx", "opencv"])
+def test_every_backend_reports_down_to_the_one_score_floor(module):
+    backend = importlib.import_module(f"detector_service.backends.{module}")
+    assert inspect.signature(backend.load).parameters["score_floor"].default == (
+        SCORE_FLOOR
+    )
+    assert YoloDecoder((), (), 416, 416).score_floor == SCORE_FLOOR

@@ -67,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     detect.set_defaults(run=run_detect)
 
     fetch = commands.add_parser(
-        "fetch-model", help="put a model's verified weights in place"
+        "fetch-model",
+        help="put a model's verified weights (and its ONNX conversion) in place",
     )
     fetch.add_argument("name", default="yolov3-tiny", nargs="?")
     fetch.add_argument("--model-dir", type=Path, default=model_dir_from_env())
@@ -90,6 +91,11 @@ def _add_target_arguments(parser: argparse.ArgumentParser) -> None:
     remote.add_argument("--token", default=os.environ.get("DETECTOR_TOKEN", ""))
     remote.add_argument(
         "--root-cert", type=Path, help="CA certificate to verify TLS with"
+    )
+    remote.add_argument(
+        "--server-name",
+        help="host name the servers' TLS certificate carries "
+        "(default: the address's host; the first one's for several IP addresses)",
     )
     local = parser.add_argument_group("in this process (--local)")
     local.add_argument(
@@ -151,8 +157,24 @@ def run_info(args: argparse.Namespace) -> int:
 
 def run_fetch_model(args: argparse.Namespace) -> int:
     from detector_service.models import fetch
+    from detector_service.models import locate
+    from rich.console import Console
 
     path = fetch(args.name, args.model_dir)
+    files = locate(args.name, args.model_dir)
+    if files.spec.format == "darknet":
+        console = Console(stderr=True)
+        try:
+            from detector_service.darknet.onnx_export import converted_model
+        except ImportError:
+            console.print("no ONNX conversion: the onnx extra is not installed")
+        else:
+            # The onnx backend's file: (re)built here unless it matches its checksum.
+            onnx_path = converted_model(files)
+            console.print(
+                f"[green]✓[/] {files.name}: ONNX conversion in place and verified "
+                f"({onnx_path})"
+            )
     print(path)
     return 0
 
@@ -187,6 +209,7 @@ def _connect(
         timeout=args.timeout,
         token=args.token or None,
         root_certificates=args.root_cert,
+        server_name=args.server_name,
     )
     return (lambda data, options: client.detect(data, options)), client.model_info
 

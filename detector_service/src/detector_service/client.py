@@ -2,8 +2,10 @@
 
 Light on purpose: grpc and protobuf only, no numpy or imaging libraries, so it can
 live in a Zope process. Every call has a deadline; ``UNAVAILABLE`` is retried with
-exponential backoff within that deadline; several addresses are balanced round
-robin by gRPC itself, which also skips replicas that are down.
+exponential backoff within that deadline, on the next replica. Host names are
+resolved by gRPC in the background, never in the caller's thread, and again when
+connections fail, so DNS changes are followed and a bad name fails only the calls
+that reach it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Sequence
+from dataclasses import dataclass
 from detector_service import wire
 from detector_service.errors import DetectorBusy
 from detector_service.errors import DetectorDenied
@@ -29,14 +32,14 @@ from typing import TypeVar
 
 import grpc
 import ipaddress
+import itertools
 import json
-import socket
+import threading
 import time
 
 
 T = TypeVar("T")
 CHUNK_BYTES = 1024 * 1024
-ENVELOPE_BYTES = 64 * 1024
 ERRORS: dict[grpc.StatusCode, type[DetectorError]] = {
     grpc.StatusCode.INVALID_ARGUMENT: InvalidImage,
     grpc.StatusCode.RESOURCE_EXHAUSTED: DetectorBusy,
@@ -46,6 +49,22 @@ ERRORS: dict[grpc.StatusCode, type[DetectorError]] = {
     grpc.StatusCode.PERMISSION_DENIED: DetectorDenied,
 }
 SERVICE_CONFIG = json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})
+# Schemes of full gRPC targets, passed to gRPC as they are.
+TARGET_SCHEMES = ("dns", "ipv4", "ipv6", "unix", "unix-abstract", "vsock")
+
+
+@dataclass
+class _Replica:
+    """One gRPC channel (one target: an address, a name, a set of IP addresses)."""
+
+    target: str
+    channel: grpc.Channel
+    detector: detector_pb2_grpc.DetectorStub
+    health: health_pb2_grpc.HealthStub
+    state: grpc.ChannelConnectivity = grpc.ChannelConnectivity.IDLE
+
+    def note_state(self, state: grpc.ChannelConnectivity) -> None:
+        self.state = state
 
 
 class DetectorClient:
@@ -53,7 +72,9 @@ class DetectorClient:
 
     ``addresses`` is ``"host:port"``, a comma-separated list or a sequence of them,
     or any gRPC target such as ``"dns:///detector.internal:50051"`` (round robin
-    over every address the name resolves to).
+    over every address the name resolves to). With TLS, ``server_name`` is the
+    host name the servers' certificate must carry; by default each address's own
+    host (the first one's for several IP addresses, which share one channel).
     """
 
     def __init__(
@@ -69,29 +90,32 @@ class DetectorClient:
         max_message_bytes: int = 32 * 1024 * 1024,
         chunk_bytes: int = CHUNK_BYTES,
     ) -> None:
-        self.target = channel_target(addresses)
+        self.targets = channel_targets(addresses)
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
         self.chunk_bytes = chunk_bytes
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
-        limit = max_message_bytes + ENVELOPE_BYTES
+        limit = max_message_bytes + wire.ENVELOPE_BYTES
         options = [
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", limit),
             ("grpc.service_config", SERVICE_CONFIG),
         ]
-        if server_name:
-            options.append(("grpc.ssl_target_name_override", server_name))
+        credentials = None
         if root_certificates is not None:
             if isinstance(root_certificates, Path):
                 root_certificates = root_certificates.read_bytes()
             credentials = grpc.ssl_channel_credentials(root_certificates)
-            self._channel = grpc.secure_channel(self.target, credentials, options)
-        else:
-            self._channel = grpc.insecure_channel(self.target, options)
-        self._detector = detector_pb2_grpc.DetectorStub(self._channel)
-        self._health = health_pb2_grpc.HealthStub(self._channel)
+        self._replicas = [
+            _open(target, options, credentials, server_name) for target in self.targets
+        ]
+        if len(self._replicas) > 1:
+            # Calls go round the replicas, passing over those gRPC cannot reach.
+            for replica in self._replicas:
+                replica.channel.subscribe(replica.note_state)
+        self._turns = itertools.cycle(self._replicas)
+        self._lock = threading.Lock()
 
     def detect(
         self,
@@ -104,12 +128,12 @@ class DetectorClient:
         if len(image) <= self.chunk_bytes:
             request = detector_pb2.DetectRequest(image=image, options=message)
             reply = self._call(
-                lambda t: self._detector.Detect(request, **self._kw(t)), timeout
+                lambda r, t: r.detector.Detect(request, **self._kw(t)), timeout
             )
         else:
 
-            def stream(t: float) -> detector_pb2.DetectResponse:
-                return self._detector.DetectStream(
+            def stream(replica: _Replica, t: float) -> detector_pb2.DetectResponse:
+                return replica.detector.DetectStream(
                     self._chunks(image, message), **self._kw(t)
                 )
 
@@ -119,26 +143,35 @@ class DetectorClient:
     def model_info(self, timeout: float | None = None) -> ModelInfo:
         request = detector_pb2.GetModelInfoRequest()
         reply = self._call(
-            lambda t: self._detector.GetModelInfo(request, **self._kw(t)), timeout
+            lambda r, t: r.detector.GetModelInfo(request, **self._kw(t)), timeout
         )
         return wire.model_info_from_proto(reply)
 
     def health(self, service: str = "", timeout: float | None = None) -> str:
-        """``"SERVING"``, ``"NOT_SERVING"`` (loading, stopping) or ``"UNAVAILABLE"``."""
+        """``"SERVING"``, ``"NOT_SERVING"`` (loading, stopping) or ``"UNAVAILABLE"``;
+        of several replicas, the best answer."""
         request = health_pb2.HealthCheckRequest(service=service)
-        try:
-            reply = self._health.Check(request, timeout=timeout or self.timeout)
-        except grpc.RpcError as exc:
-            if exc.code() in (
-                grpc.StatusCode.UNAVAILABLE,
-                grpc.StatusCode.DEADLINE_EXCEEDED,
-            ):
-                return "UNAVAILABLE"
-            raise as_detector_error(exc) from exc
-        return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+        answers = []
+        for replica in self._replicas:
+            try:
+                reply = replica.health.Check(request, timeout=timeout or self.timeout)
+            except grpc.RpcError as exc:
+                if exc.code() not in (
+                    grpc.StatusCode.UNAVAILABLE,
+                    grpc.StatusCode.DEADLINE_EXCEEDED,
+                ):
+                    raise as_detector_error(exc) from exc
+                continue
+            if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                return "SERVING"
+            answers.append(reply.status)
+        if not answers:
+            return "UNAVAILABLE"
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(answers[0])
 
     def close(self) -> None:
-        self._channel.close()
+        for replica in self._replicas:
+            replica.channel.close()
 
     def __enter__(self) -> DetectorClient:
         return self
@@ -160,13 +193,26 @@ class DetectorClient:
                 chunk=image[start : start + self.chunk_bytes]
             )
 
-    def _call(self, attempt: Callable[[float], T], timeout: float | None) -> T:
-        """Run ``attempt(seconds_left)``, retrying UNAVAILABLE within one deadline."""
+    def _next_replica(self) -> _Replica:
+        """The next replica in turn, passing over those gRPC cannot reach now."""
+        with self._lock:
+            for _ in self._replicas:
+                replica = next(self._turns)
+                if replica.state != grpc.ChannelConnectivity.TRANSIENT_FAILURE:
+                    break
+            return replica
+
+    def _call(
+        self, attempt: Callable[[_Replica, float], T], timeout: float | None
+    ) -> T:
+        """Run ``attempt(replica, seconds_left)``, retrying UNAVAILABLE on the next
+        replica within one deadline."""
         deadline = time.monotonic() + (timeout or self.timeout)
         retried = 0
         while True:
+            replica = self._next_replica()
             try:
-                return attempt(max(deadline - time.monotonic(), 0.001))
+                return attempt(replica, max(deadline - time.monotonic(), 0.001))
             except grpc.RpcError as exc:
                 pause = self.backoff * 2**retried
                 if (
@@ -186,34 +232,66 @@ def as_detector_error(exc: grpc.RpcError) -> DetectorError:
     return ERRORS.get(code, DetectorError)(f"{details} ({code.name})")
 
 
-def channel_target(addresses: str | Sequence[str]) -> str:
-    """A gRPC target for one or several ``host:port`` addresses.
+def channel_targets(addresses: str | Sequence[str]) -> list[str]:
+    """The gRPC targets for one or several ``host:port`` addresses, none resolved
+    here.
 
-    Several addresses become one ``ipv4:``/``ipv6:`` target (host names resolved
-    here), which the round-robin policy spreads calls over.
+    IP addresses of one family share one ``ipv4:``/``ipv6:`` target, which gRPC's
+    round-robin policy spreads calls over, passing over replicas that are down; a
+    host name gets a ``dns:///`` target of its own, which gRPC resolves in the
+    background (round robin over every address the name has). A full gRPC target
+    (``dns:///name:port``, ``unix:path``, ...) is taken as it is.
     """
     if isinstance(addresses, str):
         addresses = [a.strip() for a in addresses.split(",") if a.strip()]
     if not addresses:
         raise ValueError("no detector address given")
-    if len(addresses) == 1:
-        return addresses[0]
-    hosts = [_resolve(address) for address in addresses]
-    families = {family for family, _ in hosts}
-    if len(families) > 1:
-        raise ValueError("cannot balance over IPv4 and IPv6 addresses at once")
-    return f"{families.pop()}:" + ",".join(text for _, text in hosts)
+    # target -> the IP addresses it adds up (only ipv4: and ipv6: have some)
+    groups: dict[str, list[str]] = {}
+    for address in addresses:
+        if address.split(":", 1)[0] in TARGET_SCHEMES:
+            groups.setdefault(address, [])
+            continue
+        host, sep, port = address.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ValueError(f"expected host:port, got {address!r}")
+        try:
+            ip = ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            groups.setdefault(f"dns:///{host}:{port}", [])
+            continue
+        literal = f"[{ip}]:{port}" if ip.version == 6 else f"{ip}:{port}"
+        groups.setdefault(f"ipv{ip.version}:", []).append(literal)
+    return [target + ",".join(ips) for target, ips in groups.items()]
 
 
-def _resolve(address: str) -> tuple[str, str]:
-    host, sep, port = address.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ValueError(f"expected host:port, got {address!r}")
-    host = host.strip("[]")
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        ip = ipaddress.ip_address(socket.getaddrinfo(host, int(port))[0][4][0])
-    if ip.version == 6:
-        return "ipv6", f"[{ip}]:{port}"
-    return "ipv4", f"{ip}:{port}"
+def _first_host(target: str) -> str | None:
+    """The host of an ``ipv4:``/``ipv6:`` target's first address."""
+    scheme, _, rest = target.partition(":")
+    if scheme not in ("ipv4", "ipv6"):
+        return None
+    host = rest.split(",", 1)[0].rpartition(":")[0]
+    return host.strip("[]")
+
+
+def _open(
+    target: str,
+    options: list[tuple[str, object]],
+    credentials: grpc.ChannelCredentials | None,
+    server_name: str | None,
+) -> _Replica:
+    if credentials is None:
+        channel = grpc.insecure_channel(target, options)
+    else:
+        # An ipv4:/ipv6: target has no host name of its own to check the
+        # certificate against: without server_name, its first address's.
+        name = server_name or _first_host(target)
+        if name:
+            options = [*options, ("grpc.ssl_target_name_override", name)]
+        channel = grpc.secure_channel(target, credentials, options)
+    return _Replica(
+        target,
+        channel,
+        detector_pb2_grpc.DetectorStub(channel),
+        health_pb2_grpc.HealthStub(channel),
+    )

@@ -9,13 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import fields
+from detector_service.models import DEFAULT_MODEL_DIR
 from pathlib import Path
 
 import argparse
 import os
-
-
-DEFAULT_MODEL_DIR = Path.home() / ".cache" / "detector-service" / "models"
 
 
 @dataclass(frozen=True)
@@ -40,7 +38,13 @@ class ServerConfig:
     tls_key: Path | None = None
     # Prometheus metrics on 127.0.0.1:PORT; 0 turns them off.
     metrics_port: int = 0
-    # Seconds that calls in flight get to finish after SIGTERM.
+    # Longest a call may take, upload included, when the caller sets no shorter
+    # deadline: idle or trickling streams cannot hold the server for ever.
+    max_call_seconds: float = 60.0
+    # Seconds between SIGTERM and stopping the listener: health answers NOT_SERVING
+    # and new calls are refused, so probes and balancers see the server leave.
+    drain: float = 2.0
+    # Seconds that calls in flight get to finish after the drain.
     grace: float = 10.0
 
     def __post_init__(self) -> None:
@@ -50,6 +54,10 @@ class ServerConfig:
             raise ValueError("queue_size must not be negative")
         if not 0.0 <= self.min_score <= 1.0:
             raise ValueError("min_score must be between 0 and 1")
+        if self.max_call_seconds <= 0:
+            raise ValueError("max_call_seconds must be positive")
+        if self.drain < 0 or self.grace < 0:
+            raise ValueError("drain and grace must not be negative")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ValueError("TLS needs both a certificate and a key file")
 

@@ -77,9 +77,7 @@ class ImageDecoder:
         if not data:
             raise InvalidImage("the image is empty (0 bytes)")
         if len(data) > self.max_bytes:
-            raise InvalidImage(
-                f"the image has {len(data)} bytes; the limit is {self.max_bytes}"
-            )
+            raise InvalidImage(too_many_bytes(self.max_bytes))
         try:
             return self._decode(data)
         except InvalidImage:
@@ -135,6 +133,12 @@ class ImageDecoder:
         side = max(self.target)
         factor = min(image.width // side, image.height // side)
         return image.reduce(factor) if factor >= 2 else image
+
+
+def too_many_bytes(limit: int) -> str:
+    """The one wording of the byte limit, wherever it is checked (the decoder,
+    a unary call, a stream that passes it part way)."""
+    return f"the image has more bytes than the limit of {limit}"
 
 
 def _orientation(image: Image.Image) -> int:

@@ -28,9 +28,11 @@ class LegacyServicer(mlserver_pb2_grpc.MLServerServicer):
         request_iterator: Iterator[mlserver_pb2.Chunk],
         context: grpc.ServicerContext,
     ) -> mlserver_pb2.Reply:
-        def work() -> mlserver_pb2.Reply:
-            data = self.calls.join_chunks(chunk.buffer for chunk in request_iterator)
-            result = self.calls.detect(data, DetectOptions(), context)
+        def work(deadline: float) -> mlserver_pb2.Reply:
+            _, data = self.calls.receive(
+                request_iterator, lambda chunk: chunk.buffer, deadline
+            )
+            result = self.calls.detect(data, DetectOptions(), context, deadline)
             return wire.legacy_reply(result.detections)
 
         return self.calls.run("MLServer/predict", context, work)

@@ -7,15 +7,14 @@ Every file is checked against its sha256 whenever a model is located (hashing th
 :class:`ModelUnavailable`, whose message says how to get the right one.
 
 Files live flat in the model folder (``$DETECTOR_MODEL_DIR``, by default
-``~/.cache/detector-service/models``); files that ship inside this package (the
-YOLOv3 cfg) are read from the package.
+``~/.cache/detector-service/models``, or below ``$XDG_CACHE_HOME``); files that ship
+inside this package (the YOLOv3 cfg) are read from the package.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from detector_service.config import DEFAULT_MODEL_DIR
 from detector_service.errors import DetectorError
 from detector_service.labels import COCO_LABELS
 from detector_service.labels import VOC_LABELS
@@ -215,6 +214,15 @@ MODELS: dict[str, ModelSpec] = {
         ),
     )
 }
+
+
+def user_cache_dir() -> Path:
+    """This user's cache folder for the service (``$XDG_CACHE_HOME`` honoured)."""
+    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(root) / "detector-service"
+
+
+DEFAULT_MODEL_DIR = user_cache_dir() / "models"
 
 
 def model_dir_from_env() -> Path:

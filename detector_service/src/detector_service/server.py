@@ -2,8 +2,9 @@
 
 Start-up order: listen, answer health ``NOT_SERVING`` and detection calls
 ``UNAVAILABLE`` while the model loads, then switch health to ``SERVING``. On
-SIGTERM/SIGINT health turns ``NOT_SERVING``, new calls are refused and calls in
-flight get ``grace`` seconds to finish.
+SIGTERM/SIGINT health turns ``NOT_SERVING`` and new calls are refused with
+``UNAVAILABLE`` for ``drain`` seconds while health checks are still answered; then
+the listener stops and calls in flight get ``grace`` seconds to finish.
 """
 
 from __future__ import annotations
@@ -19,29 +20,30 @@ from detector_service.calls import CallHandler
 from detector_service.config import ServerConfig
 from detector_service.decoding import ImageDecoder
 from detector_service.inference import InferenceQueue
+from detector_service.interceptors import CallLimit
+from detector_service.interceptors import TokenAuth
 from detector_service.metrics import ServerMetrics
 from detector_service.pipeline import DetectionPipeline
 from detector_service.proto.detection.v1 import detector_pb2
 from detector_service.proto.detection.v1 import detector_pb2_grpc
+from detector_service.wire import SERVICE_NAME
 from grpc_health.v1 import health
 from grpc_health.v1 import health_pb2
 from grpc_health.v1 import health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 import grpc
-import hmac
 import logging
 import signal
 import threading
+import time
 
 
 log = logging.getLogger("detector_service.server")
-SERVICE_NAME = detector_pb2.DESCRIPTOR.services_by_name["Detector"].full_name
-HEALTH_PREFIX = "/grpc.health.v1.Health/"
-# Room in a gRPC message for the fields around the image bytes.
-ENVELOPE_BYTES = 64 * 1024
-# Threads for calls beyond the workers and the queue: health, model info, refusals.
-SPARE_THREADS = 8
+# Calls at once beyond the workers and the queue: uploads, model info, reflection.
+SPARE_CALLS = 8
+# Threads beyond the call limit, so health checks and refusals always find one.
+RESERVED_THREADS = 4
 
 
 class DetectorServicer(detector_pb2_grpc.DetectorServicer):
@@ -51,16 +53,11 @@ class DetectorServicer(detector_pb2_grpc.DetectorServicer):
     def Detect(
         self, request: detector_pb2.DetectRequest, context: grpc.ServicerContext
     ) -> detector_pb2.DetectResponse:
-        def work() -> detector_pb2.DetectResponse:
-            if len(request.image) > self.calls.max_bytes:
-                raise CallFailed(
-                    grpc.StatusCode.INVALID_ARGUMENT,
-                    f"the image has {len(request.image)} bytes; "
-                    f"the limit is {self.calls.max_bytes}",
-                )
+        def work(deadline: float) -> detector_pb2.DetectResponse:
+            self.calls.check_size(len(request.image))
             options = wire.options_from_proto(request.options)
             return wire.result_to_proto(
-                self.calls.detect(request.image, options, context)
+                self.calls.detect(request.image, options, context, deadline)
             )
 
         return self.calls.run("Detect", context, work)
@@ -70,16 +67,18 @@ class DetectorServicer(detector_pb2_grpc.DetectorServicer):
         request_iterator: Iterator[detector_pb2.DetectStreamRequest],
         context: grpc.ServicerContext,
     ) -> detector_pb2.DetectResponse:
-        def work() -> detector_pb2.DetectResponse:
-            first = next(request_iterator, None)
+        def work(deadline: float) -> detector_pb2.DetectResponse:
+            first, data = self.calls.receive(
+                request_iterator, lambda message: message.chunk, deadline
+            )
             if first is None:
                 raise CallFailed(
                     grpc.StatusCode.INVALID_ARGUMENT, "the stream was empty"
                 )
             options = wire.options_from_proto(first.options)
-            chunks = (m.chunk for m in _prepend(first, request_iterator))
-            data = self.calls.join_chunks(chunks)
-            return wire.result_to_proto(self.calls.detect(data, options, context))
+            return wire.result_to_proto(
+                self.calls.detect(data, options, context, deadline)
+            )
 
         return self.calls.run("DetectStream", context, work)
 
@@ -89,53 +88,8 @@ class DetectorServicer(detector_pb2_grpc.DetectorServicer):
         return self.calls.run(
             "GetModelInfo",
             context,
-            lambda: wire.model_info_to_proto(self.calls.model_info()),
+            lambda deadline: wire.model_info_to_proto(self.calls.model_info()),
         )
-
-
-def _prepend(first: object, rest: Iterator) -> Iterator:
-    yield first
-    yield from rest
-
-
-class TokenAuth(grpc.ServerInterceptor):
-    """Refuses calls without ``authorization: Bearer <token>``; health stays open
-    so that load balancers and orchestrators can probe without the secret."""
-
-    def __init__(self, token: str) -> None:
-        self._expected = f"Bearer {token}".encode()
-
-    def intercept_service(self, continuation, handler_call_details):
-        handler = continuation(handler_call_details)
-        if handler is None or handler_call_details.method.startswith(HEALTH_PREFIX):
-            return handler
-        metadata = dict(handler_call_details.invocation_metadata or ())
-        given = str(metadata.get("authorization", "")).encode()
-        if hmac.compare_digest(given, self._expected):
-            return handler
-        return _refusal(handler)
-
-
-def _refusal(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-    """A handler of the same shape as ``handler`` that answers UNAUTHENTICATED."""
-
-    def deny(request, context):
-        context.abort(
-            grpc.StatusCode.UNAUTHENTICATED, "a valid bearer token is required"
-        )
-
-    shape = (handler.request_streaming, handler.response_streaming)
-    factory = {
-        (False, False): grpc.unary_unary_rpc_method_handler,
-        (False, True): grpc.unary_stream_rpc_method_handler,
-        (True, False): grpc.stream_unary_rpc_method_handler,
-        (True, True): grpc.stream_stream_rpc_method_handler,
-    }[shape]
-    return factory(
-        deny,
-        request_deserializer=handler.request_deserializer,
-        response_serializer=handler.response_serializer,
-    )
 
 
 class DetectorServer:
@@ -147,7 +101,9 @@ class DetectorServer:
         self.config = config
         self._load_backend = load_backend
         self.metrics = ServerMetrics()
-        self.calls = CallHandler(self.metrics, config.max_message_bytes)
+        self.calls = CallHandler(
+            self.metrics, config.max_message_bytes, config.max_call_seconds
+        )
         self.health = health.HealthServicer()
         self.queue: InferenceQueue | None = None
         self.stopping = threading.Event()
@@ -156,17 +112,20 @@ class DetectorServer:
 
     def _build(self) -> grpc.Server:
         config = self.config
-        threads = config.workers + config.queue_size + SPARE_THREADS
-        message_limit = config.max_message_bytes + ENVELOPE_BYTES
+        limit = CallLimit(config.workers + config.queue_size + SPARE_CALLS, self.calls)
+        auth = [TokenAuth(config.token, self.calls)] if config.token else []
+        message_limit = config.max_message_bytes + wire.ENVELOPE_BYTES
         server = grpc.server(
-            ThreadPoolExecutor(max_workers=threads, thread_name_prefix="grpc"),
-            interceptors=[TokenAuth(config.token)] if config.token else [],
+            ThreadPoolExecutor(
+                max_workers=limit.limit + RESERVED_THREADS, thread_name_prefix="grpc"
+            ),
+            # The token first: a call without it takes no slot of the limit.
+            interceptors=[*auth, limit],
             options=[
                 ("grpc.max_receive_message_length", message_limit),
                 ("grpc.max_send_message_length", message_limit),
                 ("grpc.so_reuseport", 0),
             ],
-            maximum_concurrent_rpcs=threads,
         )
         detector_pb2_grpc.add_DetectorServicer_to_server(
             DetectorServicer(self.calls), server
@@ -248,10 +207,16 @@ class DetectorServer:
         )
 
     def stop(self) -> None:
-        """Report NOT_SERVING, refuse new calls, let those in flight finish."""
-        log.info("stopping", extra={"fields": {"grace_s": self.config.grace}})
+        """Report NOT_SERVING and refuse new calls while health still answers for
+        ``drain`` seconds, then stop listening and let calls in flight finish."""
+        config = self.config
+        fields = {"drain_s": config.drain, "grace_s": config.grace}
+        log.info("stopping", extra={"fields": fields})
         self.health.enter_graceful_shutdown()
-        self.server.stop(self.config.grace).wait()
+        self.calls.closing.set()
+        # Probes and balancers see NOT_SERVING and move away before the port closes.
+        time.sleep(config.drain)
+        self.server.stop(config.grace).wait()
         if self.queue is not None:
             self.queue.close()
         log.info("stopped")

@@ -16,6 +16,12 @@ from detector_service.types import DetectOptions
 from detector_service.types import ModelInfo
 
 
+SERVICE_NAME = detector_pb2.DESCRIPTOR.services_by_name["Detector"].full_name
+# Room in a gRPC message for the fields around the image bytes: both ends allow
+# messages of the image limit plus this.
+ENVELOPE_BYTES = 64 * 1024
+
+
 def options_to_proto(options: DetectOptions) -> detector_pb2.DetectOptions:
     return detector_pb2.DetectOptions(
         min_score=options.min_score,

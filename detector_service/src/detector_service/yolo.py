@@ -20,6 +20,9 @@ import numpy as np
 
 
 PAD_VALUE = 0.5
+# The lowest score a backend reports: a caller's lower min_score gets detections
+# down to here only. Lower would flood NMS with noise and cost time on every call.
+SCORE_FLOOR = 0.1
 
 
 @dataclass(frozen=True)
@@ -153,7 +156,7 @@ class YoloDecoder:
     input_width: int
     input_height: int
     # The backend's floor; the server applies the caller's higher minimum.
-    score_floor: float = 0.1
+    score_floor: float = SCORE_FLOOR
     iou_threshold: float = 0.45
     max_detections: int = 300
 

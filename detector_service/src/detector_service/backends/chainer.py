@@ -31,6 +31,7 @@ from detector_service.models import ModelFiles
 from detector_service.models import ModelUnavailable
 from detector_service.types import Box
 from detector_service.types import Detection
+from detector_service.yolo import SCORE_FLOOR
 from detector_service.yolo import YoloDecoder
 
 import chainer
@@ -137,9 +138,7 @@ class _ChainerLayers(NetworkBuilder[Step]):
 class DarknetChainerBackend(DarknetBackend):
     """Darknet cfg + weights on Chainer, decoded like every raw-YOLO backend."""
 
-    def __init__(
-        self, files: ModelFiles, score_floor: float = YoloDecoder.score_floor
-    ) -> None:
+    def __init__(self, files: ModelFiles, score_floor: float = SCORE_FLOOR) -> None:
         super().__init__(files, FRAMEWORK, score_floor)
         self.network = DarknetNetwork(read_cfg(files.cfg), WeightsReader(files.weights))
 
@@ -157,9 +156,7 @@ class ChainerCVYOLOv3Backend:
     fix, and a file of another model fails here.
     """
 
-    def __init__(
-        self, files: ModelFiles, score_floor: float = YoloDecoder.score_floor
-    ) -> None:
+    def __init__(self, files: ModelFiles, score_floor: float = SCORE_FLOOR) -> None:
         spec = files.spec
         self.model = YOLOv3(n_fg_class=len(spec.labels))
         try:
@@ -218,7 +215,7 @@ def _chainercv_detections(
 _BACKENDS = {"darknet": DarknetChainerBackend, "chainercv": ChainerCVYOLOv3Backend}
 
 
-def load(files: ModelFiles, score_floor: float = YoloDecoder.score_floor) -> Backend:
+def load(files: ModelFiles, score_floor: float = SCORE_FLOOR) -> Backend:
     """The model on Chainer: darknet models on :class:`DarknetNetwork`, ChainerCV
     models on ChainerCV's own link."""
     return _BACKENDS[files.spec.format](files, score_floor=score_floor)

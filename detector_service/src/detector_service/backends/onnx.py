@@ -10,6 +10,7 @@ from detector_service.backends.darknet import DarknetBackend
 from detector_service.darknet.onnx_export import converted_model
 from detector_service.darknet.onnx_export import INPUT_NAME
 from detector_service.models import ModelFiles
+from detector_service.yolo import SCORE_FLOOR
 
 import numpy as np
 import onnxruntime
@@ -17,7 +18,7 @@ import onnxruntime
 
 class OnnxBackend(DarknetBackend):
     def __init__(
-        self, files: ModelFiles, threads: int = 2, score_floor: float = 0.1
+        self, files: ModelFiles, threads: int = 2, score_floor: float = SCORE_FLOOR
     ) -> None:
         super().__init__(files, f"onnxruntime {onnxruntime.__version__}", score_floor)
         options = onnxruntime.SessionOptions()
@@ -34,5 +35,7 @@ class OnnxBackend(DarknetBackend):
         return self.session.run(None, {INPUT_NAME: batch})
 
 
-def load(files: ModelFiles, threads: int = 2, score_floor: float = 0.1) -> OnnxBackend:
+def load(
+    files: ModelFiles, threads: int = 2, score_floor: float = SCORE_FLOOR
+) -> OnnxBackend:
     return OnnxBackend(files, threads=threads, score_floor=score_floor)

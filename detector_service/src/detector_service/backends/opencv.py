@@ -10,6 +10,7 @@ from detector_service.backends.darknet import DarknetBackend
 from detector_service.darknet.cfg import read_cfg
 from detector_service.models import ModelFiles
 from detector_service.models import ModelUnavailable
+from detector_service.yolo import SCORE_FLOOR
 
 import cv2
 import numpy as np
@@ -17,7 +18,7 @@ import numpy as np
 
 class OpenCVBackend(DarknetBackend):
     def __init__(
-        self, files: ModelFiles, threads: int = 2, score_floor: float = 0.1
+        self, files: ModelFiles, threads: int = 2, score_floor: float = SCORE_FLOOR
     ) -> None:
         super().__init__(files, f"opencv {cv2.__version__}", score_floor)
         cv2.setNumThreads(threads)
@@ -41,6 +42,6 @@ class OpenCVBackend(DarknetBackend):
 
 
 def load(
-    files: ModelFiles, threads: int = 2, score_floor: float = 0.1
+    files: ModelFiles, threads: int = 2, score_floor: float = SCORE_FLOOR
 ) -> OpenCVBackend:
     return OpenCVBackend(files, threads=threads, score_floor=score_floor)

@@ -2,19 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-
-@dataclass(frozen=True)
-class WeightsHeader:
-    major: int
-    minor: int
-    revision: int
-    # Images seen in training; darknet widened it to 64 bits in version 0.2.
-    seen: int
 
 
 class WeightsReader:
@@ -22,14 +12,13 @@ class WeightsReader:
 
     def __init__(self, path: Path) -> None:
         data = path.read_bytes()
-        major, minor, revision = np.frombuffer(data, dtype="<i4", count=3).tolist()
+        # The header: major, minor, revision, then the images seen in training,
+        # which darknet widened to 64 bits in version 0.2.
+        major, minor = np.frombuffer(data, dtype="<i4", count=2).tolist()
         wide_seen = major * 10 + minor >= 2 and major < 1000 and minor < 1000
-        seen_dtype = "<i8" if wide_seen else "<i4"
-        seen = int(np.frombuffer(data, dtype=seen_dtype, count=1, offset=12)[0])
-        start = 12 + np.dtype(seen_dtype).itemsize
+        start = 12 + (8 if wide_seen else 4)
         if (len(data) - start) % 4:
             raise ValueError(f"{path.name}: not a darknet weights file (odd length)")
-        self.header = WeightsHeader(major, minor, revision, seen)
         self.values = np.frombuffer(data, dtype="<f4", offset=start)
         self.position = 0
 
