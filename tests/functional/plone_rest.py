@@ -23,6 +23,9 @@ PASSWORD = "secret-password-1"
 USERS = {
     "member": ["Member"],
     "editor": ["Member", "Editor"],
+    # Global Contributor: may add content and run detection, but not edit the items
+    # of others.
+    "contributor": ["Member", "Contributor"],
     "siteadmin": ["Member", "Site Administrator"],
 }
 

@@ -9,6 +9,7 @@ from plone_rest import free_port
 from plone_rest import image_payload
 from plone_rest import session
 from plone_rest import wait_for
+from unittest.mock import patch
 
 import base64
 import pytest
@@ -134,6 +135,11 @@ class DetectionOverRestTests(DetectorSiteTestCase):
         )
         assert broken.status_code == 400, broken.text
         assert broken.json()["type"] == "BadRequest"
+        # Clean words, not Pillow's "<_io.BytesIO object at 0x...>".
+        assert broken.json()["message"] == (
+            "invalid image: the file is not an image Pillow can read "
+            "(PNG, JPEG, GIF, WebP, ...)"
+        )
 
         configure_site(self.portal, detector_addresses=[f"127.0.0.1:{free_port()}"])
         down = self.owner.post("/@detect", files={"image": ("dog.jpg", data)})
@@ -148,6 +154,49 @@ class DetectionOverRestTests(DetectorSiteTestCase):
             detector = self.owner.get("/@detection-status").json()["detector"]
         assert detector["status"] == "UNAVAILABLE"
         assert detector["model"] is None
+        assert detector["error"] == f"no answer from {address} within 2 s"
+
+    def test_bodies_that_are_not_json_answer_400(self):
+        url = self.upload("dog.jpg")
+        not_json = {
+            "data": b"hidden_labels=dog",
+            "headers": {"Content-Type": "application/json"},
+        }
+        for method, path in (
+            ("POST", "/@detect"),
+            ("PATCH", f"{url}/@detections"),
+            ("POST", "/@detection-backfill"),
+        ):
+            response = self.owner.request(method, path, **not_json)
+            assert response.status_code == 400, (path, response.text)
+            body = response.json()
+            assert body["type"] == "BadRequest"
+            assert "expected a JSON object" in body["message"]
+
+    def test_replaced_image_hides_the_old_detections_at_once(self):
+        url = self.upload("dog.jpg")
+        assert "dog" in self.wait_until_done(url)["labels"]
+        patched = self.owner.patch(
+            f"{url}/@detections", json={"added_labels": ["leash"]}
+        )
+        assert patched.status_code == 200, patched.text
+        # The detector goes away: the new image's run stays pending, observable.
+        # Its retries back off no longer than a second, as in DetectorDownTests.
+        self.enterContext(patch.object(DetectionWorker, "retry_delay_max", 1.0))
+        configure_site(self.portal, detector_addresses=[f"127.0.0.1:{free_port()}"])
+        horses = (self.samples_dir / "horses.jpg").read_bytes()
+        replaced = self.owner.patch(
+            url, json={"image": image_payload(horses, "horses.jpg")["image"]}
+        )
+        assert replaced.status_code == 204, replaced.text
+        body = self.detections(url)
+        assert body["status"] == "pending"
+        assert body["detections"] == []
+        assert body["image"] is None and body["model"] is None
+        assert body["labels"] == ["leash"] and body["added_labels"] == ["leash"]
+        assert url not in self.search(detected_objects="dog")
+        assert url not in self.search(SearchableText="bicycle")  # "dog": in the title
+        assert url in self.search(detected_objects="leash")
 
     def test_status_and_backfill(self):
         url = self.upload("person.jpg")

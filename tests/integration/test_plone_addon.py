@@ -11,6 +11,7 @@ from plone.namedfile.file import NamedBlobImage
 from plone_helpers import FakeClient
 from plone_helpers import jpeg
 
+import collective.objectdetection.backfill
 import collective.objectdetection.detector
 import pytest
 import unittest
@@ -103,7 +104,9 @@ class InstallTests(unittest.TestCase):
         )
         assert IObjectDetectionLayer not in registered_layers()
         panel = api.portal.get_tool("portal_controlpanel")
-        assert "objectdetection" not in [a.getId() for a in panel.listActions()]
+        configlets = [a.getId() for a in panel.listActions()]
+        assert "objectdetection" not in configlets
+        assert "objectdetection-status" not in configlets
 
 
 class DetectionTests(unittest.TestCase):
@@ -119,6 +122,8 @@ class DetectionTests(unittest.TestCase):
             "get_client",
             lambda settings: self.client,
         )
+        # Backfill progress is remembered per process and site: start each test clean.
+        monkeypatch.setattr(collective.objectdetection.backfill, "_runs", {})
 
     def setUp(self):
         self.portal = self.layer["portal"]
@@ -215,7 +220,10 @@ class DetectionTests(unittest.TestCase):
         image = self.add_image(b"\xff\xd8 this is not a jpeg")
         record = storage.get_record(image)
         assert record.status == storage.FAILED
-        assert "cannot read the image" in record.error
+        # Clean words, not Pillow's "<_io.BytesIO object at 0x...>".
+        assert record.error == (
+            "the file is not an image Pillow can read (PNG, JPEG, GIF, WebP, ...)"
+        )
         assert self.client.calls == 0
 
     def test_detector_down_leaves_pending(self):
@@ -277,6 +285,94 @@ class DetectionTests(unittest.TestCase):
         assert record.effective_labels(0.0) == ("cat",)
         assert record.status == storage.NONE
 
+    def test_other_edits_after_delete_do_not_rerun(self):
+        from zope.event import notify
+        from zope.lifecycleevent import ObjectModifiedEvent
+
+        image = self.add_image(jpeg())
+        storage.get_record(image).clear_machine_results()
+        image.title = "Renamed"
+        notify(ObjectModifiedEvent(image))
+        assert self.client.calls == 1
+        assert storage.get_record(image).status == storage.NONE
+        # New image data still runs.
+        image.image = NamedBlobImage(data=jpeg(color="blue"), filename="b.jpg")
+        notify(ObjectModifiedEvent(image))
+        assert self.client.calls == 2
+        assert storage.get_record(image).status == storage.DONE
+
+    def test_new_image_drops_the_old_machine_results_at_once(self):
+        from zope.event import notify
+        from zope.lifecycleevent import ObjectModifiedEvent
+
+        api.portal.set_registry_record(f"{PREFIX}.processing_mode", "async")
+        image = self.add_image(jpeg())
+        storage.get_record(image).store_result(
+            self.client.detect(jpeg()), storage.get_record(image).digest
+        )
+        storage.get_record(image).set_corrections(added_labels=["cat"])
+        image.reindexObject()
+        assert api.content.find(detected_objects="dog")
+        image.image = NamedBlobImage(data=jpeg(color="blue"), filename="b.jpg")
+        notify(ObjectModifiedEvent(image))
+        record = storage.get_record(image)
+        assert record.status == storage.PENDING
+        assert record.detections == () and record.model_name == ""
+        assert (record.width, record.height) == (0, 0)
+        assert record.effective_labels(0.0) == ("cat",)
+        assert not api.content.find(detected_objects="dog")
+        assert api.content.find(detected_objects="cat")
+
+    def test_detect_missing_retries_failed_items(self):
+        from collective.objectdetection.backfill import find_candidates
+        from collective.objectdetection.backfill import start_backfill
+        from detector_service.errors import InvalidImage
+
+        def refuse(*args, **kwargs):
+            raise InvalidImage("the detector could not decode it")
+
+        self.client.detect = refuse
+        image = self.add_image(jpeg())
+        assert storage.get_record(image).status == storage.FAILED
+        brains = find_candidates(self.portal, "missing")
+        assert [b.UID for b in brains] == [api.content.get_uuid(image)]
+        assert start_backfill(self.portal, brains, "missing") == 1
+        assert storage.get_record(image).status == storage.PENDING
+
+    def test_rerun_of_single_items_joins_a_running_backfill(self):
+        from collective.objectdetection.backfill import backfill_progress
+        from collective.objectdetection.backfill import find_candidates
+        from collective.objectdetection.backfill import RERUN
+        from collective.objectdetection.backfill import start_backfill
+
+        first = self.add_image(jpeg(color="red"), id="first")
+        second = self.add_image(jpeg(color="green"), id="second")
+        # Queued only (no commit here), so both stay pending: the run is going on.
+        assert start_backfill(self.portal, find_candidates(self.portal, "all"), "all")
+        third = self.add_image(jpeg(color="blue"), id="third")
+        catalog = api.portal.get_tool("portal_catalog")
+        retry = catalog.unrestrictedSearchResults(UID=[api.content.get_uuid(third)])
+        assert start_backfill(self.portal, retry, RERUN) == 1
+        progress = backfill_progress(self.portal)
+        assert progress["mode"] == "all"
+        assert (progress["total"], progress["processed"]) == (3, 0)
+        assert progress["running"] is True
+        for image in (first, second, third):
+            assert storage.get_record(image).status == storage.PENDING
+
+    def test_rerun_of_single_items_without_a_running_backfill(self):
+        from collective.objectdetection.backfill import backfill_progress
+        from collective.objectdetection.backfill import RERUN
+        from collective.objectdetection.backfill import start_backfill
+
+        image = self.add_image(jpeg())
+        catalog = api.portal.get_tool("portal_catalog")
+        brains = catalog.unrestrictedSearchResults(UID=[api.content.get_uuid(image)])
+        assert start_backfill(self.portal, brains, RERUN) == 1
+        progress = backfill_progress(self.portal)
+        assert progress["mode"] == RERUN
+        assert (progress["total"], progress["processed"]) == (1, 0)
+
     def test_label_allow_list(self):
         api.portal.set_registry_record(f"{PREFIX}.label_allow_list", ["dog"])
         image = self.add_image(jpeg())
@@ -300,3 +396,23 @@ class ResumeTests(unittest.TestCase):
         )
         assert storage.get_record(image).status == storage.PENDING
         assert enqueue_pending(portal) == 1
+
+
+def test_queue_length_counts_the_job_in_progress():
+    from collective.objectdetection.queue import DetectionQueue
+    from collective.objectdetection.queue import Job
+
+    queue = DetectionQueue()
+    first, second = Job(None, ("", "plone"), "a"), Job(None, ("", "plone"), "b")
+    queue.put(first)
+    queue.put(second)
+    assert len(queue) == 2
+    job = queue.get(timeout=0)
+    assert len(queue) == 2  # one waiting, one in progress
+    queue.put(job, delay=60)  # put back for a retry: still counted once
+    assert len(queue) == 2
+    queue.done(job)
+    assert len(queue) == 2  # one waiting, the other waiting for its retry
+    assert queue.get(timeout=0) == second
+    queue.done(second)
+    assert len(queue) == 1

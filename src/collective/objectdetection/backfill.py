@@ -20,6 +20,8 @@ import threading
 
 
 MODES = ("missing", "all")
+# The mode of a run started by re-running single items (by UID).
+RERUN = "uids"
 
 
 @dataclass
@@ -37,8 +39,8 @@ _runs_lock = threading.Lock()
 def find_candidates(
     site, mode: str = "missing", path: str = "", limit: int = 0
 ) -> list:
-    """Brains of enabled-type items below ``path`` (site-relative), best first:
-    ``missing`` leaves out items already done or skipped."""
+    """Brains of enabled-type items below ``path`` (site-relative), oldest first:
+    ``missing`` leaves out items already done or skipped (failed ones stay in)."""
     catalog = api.portal.get_tool("portal_catalog")
     root = "/".join(site.getPhysicalPath())
     query = {
@@ -53,17 +55,35 @@ def find_candidates(
     return list(brains[:limit] if limit else brains)
 
 
-def start_backfill(site, brains, mode: str, force: bool) -> BackfillRun:
-    """Mark the items pending and queue them (never detected inside the request)."""
+def request_again(brains, how: str) -> list[str]:
+    """Request detection of each item even if its image is unchanged: a backfill
+    re-runs what it picked, failed items included. The UIDs now pending."""
     uids = []
     for brain in brains:
         obj = brain._unrestrictedGetObject()
-        if request_detection(obj, force=force, how=QUEUED) == storage.PENDING:
+        if request_detection(obj, force=True, how=how) == storage.PENDING:
             uids.append(brain.UID)
-    run = BackfillRun(mode=mode, uids=tuple(uids), started_at=datetime.now(UTC))
+    return uids
+
+
+def start_backfill(site, brains, mode: str) -> int:
+    """Mark the items pending and queue them (never detected inside the request);
+    how many were queued.
+
+    A run of ``mode`` "missing" or "all" replaces the site's progress record; a
+    re-run of single items (``RERUN``, e.g. the status page's Retry) joins a run
+    still going instead of erasing its progress, and starts one otherwise.
+    """
+    uids = request_again(brains, QUEUED)
+    key = site.getPhysicalPath()
+    running = mode == RERUN and backfill_progress(site)["running"]
     with _runs_lock:
-        _runs[site.getPhysicalPath()] = run
-    return run
+        run = _runs.get(key)
+        if running and run is not None:
+            run.uids = tuple(dict.fromkeys(run.uids + tuple(uids)))
+        else:
+            _runs[key] = BackfillRun(mode, tuple(uids), datetime.now(UTC))
+    return len(uids)
 
 
 def backfill_progress(site) -> dict:

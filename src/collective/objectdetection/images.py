@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from detector_service.errors import InvalidImage
 from PIL import Image
 from PIL import ImageOps
+from PIL import UnidentifiedImageError
 from plone.dexterity.utils import iterSchemata
 from plone.dexterity.utils import iterSchemataForType
 from plone.namedfile.interfaces import INamedImageField
@@ -24,6 +25,7 @@ MAX_PIXELS = 100_000_000
 ORIENTATION_TAG = 0x0112
 # EXIF orientations that turn the image by 90 degrees (width and height swap).
 ROTATED_ORIENTATIONS = {5, 6, 7, 8}
+NOT_AN_IMAGE = "the file is not an image Pillow can read (PNG, JPEG, GIF, WebP, ...)"
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,9 @@ def make_derivative(data: bytes, longest_edge: int) -> Derivative:
             image.save(out, format="JPEG", quality=90)
     except InvalidImage:
         raise
+    except UnidentifiedImageError as exc:
+        # Pillow's message names the in-memory file object ("<_io.BytesIO ...>").
+        raise InvalidImage(NOT_AN_IMAGE) from exc
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise InvalidImage(f"cannot read the image: {exc}") from exc
     except Image.DecompressionBombWarning as exc:

@@ -33,6 +33,10 @@ def is_enabled_type(obj, settings: DetectionSettings) -> bool:
     return getattr(obj, "portal_type", None) in settings.enabled_types
 
 
+# Statuses an unchanged image keeps without a forced run (NONE with a digest: its
+# machine results were deleted on purpose).
+SETTLED = (storage.DONE, storage.FAILED, storage.NONE)
+
 # How request_detection gets a pending item detected.
 BY_SETTINGS = "settings"  # the site's processing mode: now (sync) or queued (async)
 QUEUED = "queued"  # queued after commit whatever the mode (backfills)
@@ -42,9 +46,9 @@ MARK_ONLY = "mark"  # only marked pending: the caller detects (the backfill scri
 def request_detection(obj, force: bool = False, how: str = BY_SETTINGS) -> str:
     """Mark ``obj`` pending and get it detected, now or after commit (see ``how``).
 
-    Without ``force``, an image already detected (or found broken) with the same
-    digest is left alone, so other edits and copies keep their results. Returns the
-    item's status afterwards.
+    Without ``force``, an image already detected, found broken, or whose machine
+    results were deleted, with the same digest, is left alone, so other edits and
+    copies keep their results. Returns the item's status afterwards.
     """
     settings = get_settings()
     if not is_enabled_type(obj, settings):
@@ -57,7 +61,7 @@ def request_detection(obj, force: bool = False, how: str = BY_SETTINGS) -> str:
         return _skip(obj, record, "no image")
     image_digest = digest(data)
     unchanged = record.digest == image_digest
-    if unchanged and not force and record.status in (storage.DONE, storage.FAILED):
+    if unchanged and not force and record.status in SETTLED:
         return record.status
     record.mark_pending(image_digest)
     if how == BY_SETTINGS and settings.synchronous:

@@ -36,6 +36,7 @@ class DetectionQueue:
         self._cond = threading.Condition()
         self._heap: list[tuple[float, int, Job]] = []
         self._due: dict[tuple, float] = {}
+        self._in_progress: set[tuple] = set()
         self._order = itertools.count()
 
     def put(self, job: Job, delay: float = 0.0) -> None:
@@ -48,7 +49,8 @@ class DetectionQueue:
             self._cond.notify()
 
     def get(self, timeout: float) -> Job | None:
-        """The next due job, waiting at most ``timeout`` seconds for one."""
+        """The next due job, waiting at most ``timeout`` seconds for one; it counts
+        as in progress until ``done``."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
@@ -61,15 +63,22 @@ class DetectionQueue:
                 if self._heap and self._heap[0][0] <= now:
                     _, _, job = heapq.heappop(self._heap)
                     del self._due[job.key]
+                    self._in_progress.add(job.key)
                     return job
                 wake = min(deadline, self._heap[0][0]) if self._heap else deadline
                 if wake <= now:
                     return None
                 self._cond.wait(wake - now)
 
-    def __len__(self) -> int:
+    def done(self, job: Job) -> None:
+        """The job taken by ``get`` is finished (or put back)."""
         with self._cond:
-            return len(self._due)
+            self._in_progress.discard(job.key)
+
+    def __len__(self) -> int:
+        """Jobs waiting plus jobs in progress (a job put back counts once)."""
+        with self._cond:
+            return len(self._due.keys() | self._in_progress)
 
 
 detection_queue = DetectionQueue()

@@ -53,6 +53,10 @@ def detector_health() -> dict:
     try:
         client = get_client(settings)
         answer["status"] = client.health(timeout=timeout)
+        if answer["status"] == "UNAVAILABLE":
+            # The client says so without an exception: connection refused or silent.
+            addresses = ", ".join(settings.detector_addresses)
+            answer["error"] = f"no answer from {addresses} within {timeout:g} s"
         if answer["status"] == "SERVING":
             info = client.model_info(timeout=timeout)
             answer["model"] = {

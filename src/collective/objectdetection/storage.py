@@ -70,8 +70,13 @@ class DetectionRecord(Persistent):
     added_labels: tuple[str, ...] = ()
 
     def mark_pending(self, digest: str) -> None:
-        """A run is due for the image ``digest``; a new image restarts the count."""
+        """A run is due for the image ``digest``.
+
+        A new image restarts the count and drops the old image's machine results at
+        once, so they are neither shown nor found while the new run is due.
+        """
         if digest != self.digest:
+            self._drop_machine_results()
             self.attempts = 0
         self.digest = digest
         self.status = PENDING
@@ -119,16 +124,22 @@ class DetectionRecord(Persistent):
         self.updated_at = _now()
 
     def clear_machine_results(self) -> None:
-        """Forget the machine results; corrections stay."""
-        self.detections = ()
-        self.model_name = self.model_version = ""
-        self.digest = ""
-        self.width = self.height = 0
-        self.detected_at = None
+        """Forget the machine results; corrections stay.
+
+        The digest stays too: the item is detected again when its image changes or
+        on request, not on its next unrelated edit.
+        """
+        self._drop_machine_results()
         self.attempts = 0
         self.error = ""
         self.status = NONE
         self.updated_at = _now()
+
+    def _drop_machine_results(self) -> None:
+        self.detections = ()
+        self.model_name = self.model_version = ""
+        self.width = self.height = 0
+        self.detected_at = None
 
     def set_corrections(
         self,

@@ -96,6 +96,8 @@ class DetectionWorker(threading.Thread):
                 if getattr(job.db, "storage", None) is None:
                     continue  # its database was closed (shutdown, end of a test)
                 logger.exception("Detection job for %s failed", job.uid)
+            finally:
+                self.queue.done(job)
 
     def process(self, job: Job) -> None:
         with opened_site(job.db, job.site_path) as site:

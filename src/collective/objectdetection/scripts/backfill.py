@@ -15,8 +15,8 @@ from __future__ import annotations
 from collective.objectdetection import storage
 from collective.objectdetection.backfill import find_candidates
 from collective.objectdetection.backfill import MODES
+from collective.objectdetection.backfill import request_again
 from collective.objectdetection.processing import MARK_ONLY
-from collective.objectdetection.processing import request_detection
 from collective.objectdetection.queue import DetectionQueue
 from collective.objectdetection.queue import Job
 from collective.objectdetection.worker import DetectionWorker
@@ -66,12 +66,8 @@ def open_database(zope_conf: str):
 def mark_pending(db, site_path: tuple[str, ...], args) -> list[str]:
     """Mark the candidates pending in one transaction; their UIDs."""
     with opened_site(db, site_path) as site:
-        uids = []
-        for brain in find_candidates(site, args.mode, args.path, args.limit):
-            obj = brain._unrestrictedGetObject()
-            status = request_detection(obj, force=args.mode == "all", how=MARK_ONLY)
-            if status == storage.PENDING:
-                uids.append(brain.UID)
+        brains = find_candidates(site, args.mode, args.path, args.limit)
+        uids = request_again(brains, MARK_ONLY)
         transaction.commit()
     return uids
 

@@ -5,13 +5,15 @@ The successor of the 2018 demo's ``POST /predict``: the answer also carries its
 """
 
 from collective.objectdetection.detector import detect
+from collective.objectdetection.permissions import require_permissions
+from collective.objectdetection.permissions import RUN_DETECTION
+from collective.objectdetection.services.request_body import json_object
 from collective.objectdetection.settings import get_settings
 from collective.objectdetection.storage import detection_dict
 from detector_service.errors import DetectorError
 from detector_service.errors import InvalidImage
 from detector_service.types import DetectionResult
 from plone.protect.interfaces import IDisableCSRFProtection
-from plone.restapi.deserializer import json_body
 from plone.restapi.services import Service
 from zExceptions import BadRequest
 from zope.interface import alsoProvides
@@ -20,19 +22,24 @@ import base64
 import binascii
 
 
+USAGE = (
+    'send a multipart field "image" or JSON {"image": {"data": ..., '
+    '"encoding": "base64"}}'
+)
+
+
 def uploaded_image(request) -> bytes:
     """The image of a multipart field ``image`` or of a JSON base64 ``image``."""
     upload = request.form.get("image")
     if upload is not None and hasattr(upload, "read"):
         data = upload.read()
     else:
-        body = json_body(request)
-        image = body.get("image") if isinstance(body, dict) else None
+        try:
+            image = json_object(request).get("image")
+        except BadRequest as exc:
+            raise BadRequest(f"{USAGE} ({exc})") from exc
         if not isinstance(image, dict) or not isinstance(image.get("data"), str):
-            raise BadRequest(
-                'send a multipart field "image" or JSON {"image": {"data": ..., '
-                '"encoding": "base64"}}'
-            )
+            raise BadRequest(USAGE)
         if image.get("encoding", "base64") != "base64":
             raise BadRequest("only base64 encoding is supported")
         try:
@@ -75,6 +82,7 @@ def serialize_result(result: DetectionResult) -> dict:
 
 class DetectPost(Service):
     def reply(self) -> dict:
+        require_permissions(self.context, RUN_DETECTION)
         # Nothing is written, so there is nothing to protect against CSRF.
         alsoProvides(self.request, IDisableCSRFProtection)
         data = uploaded_image(self.request)

@@ -3,27 +3,29 @@
 from collective.objectdetection.backfill import backfill_progress
 from collective.objectdetection.backfill import find_candidates
 from collective.objectdetection.backfill import MODES
+from collective.objectdetection.backfill import RERUN
 from collective.objectdetection.backfill import start_backfill
+from collective.objectdetection.permissions import MANAGE_SETTINGS
+from collective.objectdetection.permissions import require_permissions
 from collective.objectdetection.services.csrf import protect_write
+from collective.objectdetection.services.request_body import json_object
 from plone import api
-from plone.restapi.deserializer import json_body
 from plone.restapi.services import Service
 from zExceptions import BadRequest
 
 
 class DetectionBackfillPost(Service):
     def reply(self) -> dict:
+        require_permissions(self.context, MANAGE_SETTINGS)
         protect_write(self.request)
-        body = json_body(self.request) or {}
-        if not isinstance(body, dict):
-            raise BadRequest("expected a JSON object")
+        body = json_object(self.request)
         uids = body.get("uids")
         if uids is not None:
             if not isinstance(uids, list) or not all(isinstance(u, str) for u in uids):
                 raise BadRequest("uids must be a list of strings")
             catalog = api.portal.get_tool("portal_catalog")
             brains = catalog.unrestrictedSearchResults(UID=uids) if uids else []
-            run = start_backfill(self.context, brains, mode="all", force=True)
+            queued = start_backfill(self.context, brains, RERUN)
         else:
             mode = body.get("mode", "missing")
             if mode not in MODES:
@@ -38,9 +40,9 @@ class DetectionBackfillPost(Service):
             brains = find_candidates(
                 self.context, mode, _site_relative(self.context, path), limit
             )
-            run = start_backfill(self.context, brains, mode=mode, force=mode == "all")
+            queued = start_backfill(self.context, brains, mode)
         self.request.response.setStatus(202)
-        return {"queued": len(run.uids), **backfill_progress(self.context)}
+        return {"queued": queued, **backfill_progress(self.context)}
 
 
 def _site_relative(site, path: str) -> str:

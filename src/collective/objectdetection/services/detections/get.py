@@ -3,16 +3,13 @@
 from collective.objectdetection import storage
 from collective.objectdetection.interfaces import IObjectDetectionLayer
 from collective.objectdetection.labels import label_title
+from collective.objectdetection.permissions import can_edit_detections
 from collective.objectdetection.settings import get_settings
-from plone import api
 from plone.restapi.interfaces import IExpandableElement
 from plone.restapi.services import Service
 from zope.component import adapter
 from zope.interface import implementer
 from zope.interface import Interface
-
-
-RUN_DETECTION = "collective.objectdetection: Run detection"
 
 
 def _iso(value) -> str | None:
@@ -63,7 +60,7 @@ def serialize_record(context, request) -> dict:
         "error": record.error,
         "detected_at": _iso(record.detected_at),
         "updated_at": _iso(record.updated_at),
-        "can_edit": api.user.has_permission(RUN_DETECTION, obj=context),
+        "can_edit": can_edit_detections(context),
     }
 
 

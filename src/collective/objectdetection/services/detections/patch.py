@@ -1,10 +1,12 @@
 """PATCH @detections: the editor's corrections (hidden and added labels)."""
 
 from collective.objectdetection import storage
+from collective.objectdetection.permissions import EDIT_DETECTIONS
+from collective.objectdetection.permissions import require_permissions
 from collective.objectdetection.results import reindex
 from collective.objectdetection.services.csrf import protect_write
 from collective.objectdetection.services.detections.get import serialize_record
-from plone.restapi.deserializer import json_body
+from collective.objectdetection.services.request_body import json_object
 from plone.restapi.services import Service
 from zExceptions import BadRequest
 
@@ -20,10 +22,9 @@ def _label_list(body: dict, key: str) -> list[str] | None:
 
 class DetectionsPatch(Service):
     def reply(self) -> dict:
+        require_permissions(self.context, *EDIT_DETECTIONS)
         protect_write(self.request)
-        body = json_body(self.request)
-        if not isinstance(body, dict):
-            raise BadRequest("expected a JSON object")
+        body = json_object(self.request)
         storage.ensure_record(self.context).set_corrections(
             hidden_labels=_label_list(body, "hidden_labels"),
             added_labels=_label_list(body, "added_labels"),
