@@ -22,7 +22,7 @@ import time
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
-INSTANCE = VAR / "instance"
+INSTANCE = Path(os.environ.get("PLONE_INSTANCE_DIR", VAR / "instance"))
 BIN = Path(sys.executable).parent
 
 HOST = "127.0.0.1"
