@@ -17,6 +17,11 @@ from pathlib import Path
 import threading
 
 
+# Weak detections are stored too (only those at or above the site's minimum score are
+# indexed): the image view's slider can show them, and lowering the minimum score
+# takes effect without detecting again. The detector's own floor is 0.1.
+STORED_MIN_SCORE = 0.1
+
 _clients: dict[tuple, DetectorClient] = {}
 _clients_lock = threading.Lock()
 
@@ -56,7 +61,9 @@ def detect(data: bytes, settings: DetectionSettings) -> DetectionResult:
     read raises ``InvalidImage`` before anything is sent.
     """
     derivative = make_derivative(data, settings.derivative_longest_edge)
-    options = DetectOptions(labels=settings.label_allow_list)
+    options = DetectOptions(
+        min_score=STORED_MIN_SCORE, labels=settings.label_allow_list
+    )
     result = get_client(settings).detect(derivative.data, options)
     detections = tuple(
         replace(d, box=d.box.scaled(derivative.scale_x, derivative.scale_y))
