@@ -103,10 +103,17 @@ VOC_TO_COCO: dict[str, str] = {
     "tvmonitor": "tv",
 }
 
+
+def coco_spelling(name: str) -> str:
+    """The COCO spelling of a class name from any model's label list."""
+    name = name.strip()
+    return VOC_TO_COCO.get(name.lower(), name)
+
+
 # The 20 PASCAL VOC classes in ChainerCV's order (``voc_bbox_label_names``), in COCO
 # spelling; every one of them is also a COCO class.
 VOC_LABELS: tuple[str, ...] = tuple(
-    VOC_TO_COCO.get(name, name)
+    coco_spelling(name)
     for name in (
         "aeroplane",
         "bicycle",
@@ -130,9 +137,3 @@ VOC_LABELS: tuple[str, ...] = tuple(
         "tvmonitor",
     )
 )
-
-
-def coco_spelling(name: str) -> str:
-    """The COCO spelling of a class name from any model's label list."""
-    name = name.strip()
-    return VOC_TO_COCO.get(name.lower(), name)
