@@ -51,6 +51,9 @@ start: install models samples  ## Install and run detector + Plone with a demo s
 test: install models samples chainer browser-deps  ## Run every test
 	bash scripts/run-tests.sh $(VENV)
 
+test-fast: install  ## Run the unit tests only (pure logic, no processes)
+	$(BIN)/pytest tests/unit -q
+
 lint: install  ## ruff for Python, zpretty for ZCML/XML
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

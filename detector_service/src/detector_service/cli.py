@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from collections.abc import Sequence
 from dataclasses import asdict
-from detector_service import config as server_config
 from detector_service.errors import DetectorError
-from detector_service.models import model_dir_from_env
 from detector_service.types import DetectionResult
 from detector_service.types import DetectOptions
 from detector_service.types import ModelInfo
@@ -18,6 +16,15 @@ import json
 import os
 import sys
 
+
+try:
+    from detector_service import config as server_config
+    from detector_service.models import model_dir_from_env
+except ModuleNotFoundError as exc:  # the client alone was installed
+    raise SystemExit(
+        f"detector-service: {exc.name} is missing; the command needs the server's "
+        "dependencies: pip install 'detector-service[server]'"
+    ) from exc
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 
