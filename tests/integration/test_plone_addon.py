@@ -339,6 +339,21 @@ class DetectionTests(unittest.TestCase):
         assert start_backfill(self.portal, brains, "missing") == 1
         assert storage.get_record(image).status == storage.PENDING
 
+    def test_detect_missing_finds_items_without_a_record(self):
+        """Images added while detection was off (or before the add-on was
+        installed) have no record and are not in the status index."""
+        from collective.objectdetection.backfill import find_candidates
+        from collective.objectdetection.backfill import start_backfill
+
+        api.portal.set_registry_record(f"{PREFIX}.enabled_types", [])
+        image = self.add_image(jpeg())
+        assert storage.get_record(image) is None
+        api.portal.set_registry_record(f"{PREFIX}.enabled_types", ["Image"])
+        brains = find_candidates(self.portal, "missing")
+        assert [b.UID for b in brains] == [api.content.get_uuid(image)]
+        assert start_backfill(self.portal, brains, "missing") == 1
+        assert storage.get_record(image).status == storage.PENDING
+
     def test_rerun_of_single_items_joins_a_running_backfill(self):
         from collective.objectdetection.backfill import backfill_progress
         from collective.objectdetection.backfill import find_candidates

@@ -51,8 +51,15 @@ def find_candidates(
     brains = catalog.unrestrictedSearchResults(**query)
     if mode == "missing":
         finished = {storage.DONE, storage.SKIPPED}
-        brains = [b for b in brains if b.detection_status not in finished]
+        brains = [b for b in brains if _status(b) not in finished]
     return list(brains[:limit] if limit else brains)
+
+
+def _status(brain) -> str:
+    """The brain's detection status; items never recorded (detection was off, or
+    the add-on came later) have ``Missing.Value`` in the metadata column."""
+    status = brain.detection_status
+    return status if isinstance(status, str) else storage.NONE
 
 
 def request_again(brains, how: str) -> list[str]:
