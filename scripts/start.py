@@ -36,6 +36,8 @@ SAMPLES_DIR = Path(os.environ.get("SAMPLES_DIR", VAR / "samples"))
 os.environ.setdefault("DETECTOR_MODEL_DIR", str(VAR / "models"))
 SAMPLES_FOLDER = "sample-photos"
 STARTUP_SECONDS = 180
+# One try at the first page; a slower answer is tried again until STARTUP_SECONDS.
+TRY_SECONDS = 10
 
 
 def write_instance() -> None:
@@ -64,15 +66,17 @@ def create_site(detector_address: str) -> None:
 
 
 def wait_for_plone(url: str, plone: subprocess.Popen) -> None:
+    """Until the site answers, Plone exits, or the deadline passes. A first page
+    slower than one try's timeout (a cold start on a busy machine) is tried again."""
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
         if plone.poll() is not None:
             log = INSTANCE / "var" / "log" / "event.log"
             sys.exit(f"start: Plone exited with {plone.returncode}; see {log}")
         try:
-            if requests.get(url, timeout=2).status_code < 500:
+            if requests.get(url, timeout=TRY_SECONDS).status_code < 500:
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
             pass
         time.sleep(0.5)
     sys.exit(f"start: Plone did not answer at {url} within {STARTUP_SECONDS} s")

@@ -1,5 +1,5 @@
-"""The Zope instance as `make start` configures it: zope.conf and zope.ini written by
-scripts/start.py from scripts/instance/*.in, and the ZODB storage that zope.conf opens."""
+"""The Zope instance as `make start` configures it: zope.conf and zope.ini written
+by scripts/start.py from scripts/instance/*.in, and the storage zope.conf opens."""
 
 from __future__ import annotations
 
