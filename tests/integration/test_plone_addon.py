@@ -26,9 +26,9 @@ class InstallTests(unittest.TestCase):
     def setUp(self):
         self.portal = self.layer["portal"]
 
-    def test_profile_version_is_1000(self):
+    def test_profile_version_is_1001(self):
         setup = api.portal.get_tool("portal_setup")
-        assert setup.getLastVersionForProfile(f"{PREFIX}:default") == ("1000",)
+        assert setup.getLastVersionForProfile(f"{PREFIX}:default") == ("1001",)
 
     def test_browser_layer(self):
         assert IObjectDetectionLayer in registered_layers()
@@ -89,6 +89,25 @@ class InstallTests(unittest.TestCase):
         ]
         assert any(s["dest"] == ("1000",) for s in flat)
 
+    def test_upgrade_to_1001_adds_the_label_limits(self):
+        registry = api.portal.get_tool("portal_registry")
+        for name in ("max_labels_per_item", "max_label_length"):
+            del registry.records[f"{PREFIX}.{name}"]
+        setup = api.portal.get_tool("portal_setup")
+        setup.setLastVersionForProfile(f"{PREFIX}:default", "1000")
+        # Other changes of 1001 have their own steps: find ours among them.
+        steps = [
+            s
+            for step in setup.listUpgrades(f"{PREFIX}:default")
+            for s in (step if isinstance(step, list) else [step])
+        ]
+        ours = [s for s in steps if s["title"] == "Limits on editors' labels"]
+        assert [s["dest"] for s in ours] == [("1001",)]
+        setup.upgradeProfile(f"{PREFIX}:default", "1001")
+        assert api.portal.get_registry_record(f"{PREFIX}.max_labels_per_item") == 100
+        assert api.portal.get_registry_record(f"{PREFIX}.max_label_length") == 100
+        assert setup.getLastVersionForProfile(f"{PREFIX}:default") == ("1001",)
+
     def test_uninstall_removes_everything(self):
         installer = api.content.get_view(
             "installer", self.portal, self.layer["request"]
@@ -99,6 +118,7 @@ class InstallTests(unittest.TestCase):
         assert "detection_status" not in catalog.schema()
         registry = api.portal.get_tool("portal_registry")
         assert f"{PREFIX}.enabled_types" not in registry.records
+        assert f"{PREFIX}.max_label_length" not in registry.records
         assert (
             "plone.app.querystring.field.detected_objects.title" not in registry.records
         )

@@ -112,3 +112,22 @@ class IDetectionSettings(Interface):
         min=0,
         required=True,
     )
+
+    max_labels_per_item = schema.Int(
+        title=_("Labels an editor may add or hide per item"),
+        description=_(
+            "At most this many labels in each of an item's lists of added and "
+            "hidden labels; longer lists are refused."
+        ),
+        default=100,
+        min=1,
+        required=True,
+    )
+
+    max_label_length = schema.Int(
+        title=_("Longest label (characters)"),
+        description=_("Labels that editors add or hide have at most this length."),
+        default=100,
+        min=1,
+        required=True,
+    )

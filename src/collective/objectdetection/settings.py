@@ -25,6 +25,8 @@ class DetectionSettings:
     excluded_paths: tuple[str, ...] = ()
     processing_mode: str = "async"
     derivative_longest_edge: int = 1024
+    max_labels_per_item: int = 100
+    max_label_length: int = 100
 
     @property
     def synchronous(self) -> bool:
@@ -77,4 +79,6 @@ def get_settings() -> DetectionSettings:
         excluded_paths=_tuple(read("excluded_paths")),
         processing_mode=read("processing_mode"),
         derivative_longest_edge=int(read("derivative_longest_edge")),
+        max_labels_per_item=int(read("max_labels_per_item")),
+        max_label_length=int(read("max_label_length")),
     )

@@ -24,12 +24,27 @@ def image_types(context):
     return SimpleVocabulary(sorted(terms, key=lambda t: t.title.lower()))
 
 
+def viewable_labels() -> set[str]:
+    """The indexed labels of content the current user may view.
+
+    The index knows every item's labels, private ones included (editors add their
+    own); a label is listed only if one of the items the user can find carries it,
+    so private labels never reach anonymous users through the vocabulary or
+    ``@querystring``. One security-filtered query per distinct label.
+    """
+    catalog = api.portal.get_tool("portal_catalog")
+    return {
+        label
+        for label in catalog.uniqueValuesFor("detected_objects")
+        if catalog.searchResults(detected_objects=label, sort_limit=1)
+    }
+
+
 @provider(IVocabularyFactory)
 def known_labels(context):
-    """Labels found on the site so far, plus those in the allow-list; titles in the
-    request's language."""
-    catalog = api.portal.get_tool("portal_catalog")
-    labels = set(catalog.uniqueValuesFor("detected_objects"))
+    """Labels of the content the user may view, plus those in the allow-list;
+    titles in the request's language."""
+    labels = viewable_labels()
     labels.update(get_settings().label_allow_list)
     request = getRequest()
     terms = [

@@ -9,31 +9,33 @@ from collective.objectdetection.permissions import MANAGE_SETTINGS
 from collective.objectdetection.permissions import require_permissions
 from collective.objectdetection.services.csrf import protect_write
 from collective.objectdetection.services.request_body import json_object
+from collective.objectdetection.services.request_body import known_keys
+from collective.objectdetection.services.request_body import non_negative_int
+from collective.objectdetection.services.request_body import string_list
 from plone import api
 from plone.restapi.services import Service
 from zExceptions import BadRequest
+
+
+# {"uids": [...]} re-runs those items; otherwise mode, path and limit pick them.
+FIELDS = ("uids", "mode", "path", "limit")
 
 
 class DetectionBackfillPost(Service):
     def reply(self) -> dict:
         require_permissions(self.context, MANAGE_SETTINGS)
         protect_write(self.request)
-        body = json_object(self.request)
-        uids = body.get("uids")
+        body = known_keys(json_object(self.request), FIELDS)
+        uids = string_list(body, "uids")
         if uids is not None:
-            if not isinstance(uids, list) or not all(isinstance(u, str) for u in uids):
-                raise BadRequest("uids must be a list of strings")
             catalog = api.portal.get_tool("portal_catalog")
             brains = catalog.unrestrictedSearchResults(UID=uids) if uids else []
             queued = start_backfill(self.context, brains, RERUN)
         else:
             mode = body.get("mode", "missing")
-            if mode not in MODES:
+            if not isinstance(mode, str) or mode not in MODES:
                 raise BadRequest(f"mode must be one of {', '.join(MODES)}")
-            try:
-                limit = int(body.get("limit") or 0)
-            except (TypeError, ValueError) as exc:
-                raise BadRequest("limit must be a number") from exc
+            limit = non_negative_int(body, "limit")
             path = body.get("path") or ""
             if not isinstance(path, str):
                 raise BadRequest("path must be a string")
