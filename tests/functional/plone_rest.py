@@ -11,6 +11,7 @@ from plone.restapi.testing import RelativeSession
 from zope.component.hooks import setSite
 
 import base64
+import io
 import pytest
 import socket
 import time
@@ -70,6 +71,15 @@ def image_payload(data: bytes, filename: str, title: str = "") -> dict:
             "content-type": "image/jpeg",
         },
     }
+
+
+def tiny_jpeg() -> bytes:
+    """A small valid JPEG (32 x 24, green)."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (32, 24), "green").save(out, format="JPEG")
+    return out.getvalue()
 
 
 def wait_for(check: Callable[[], object], what: str, timeout: float = 120.0):

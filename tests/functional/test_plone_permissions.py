@@ -8,9 +8,9 @@ from plone_rest import add_users
 from plone_rest import configure_site
 from plone_rest import free_port
 from plone_rest import session
+from plone_rest import tiny_jpeg
 from zope.component.hooks import setSite
 
-import io
 import transaction
 import unittest
 
@@ -19,14 +19,6 @@ DENIED = (401, 403)
 # Anonymous is asked to log in; a logged-in user lacking the permission is refused.
 DENIED_ANONYMOUS = 401
 DENIED_LOGGED_IN = 403
-
-
-def tiny_jpeg() -> bytes:
-    from PIL import Image
-
-    out = io.BytesIO()
-    Image.new("RGB", (32, 24), "green").save(out, format="JPEG")
-    return out.getvalue()
 
 
 class PermissionMatrixTests(unittest.TestCase):

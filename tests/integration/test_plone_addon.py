@@ -374,6 +374,22 @@ class DetectionTests(unittest.TestCase):
         assert start_backfill(self.portal, brains, "missing") == 1
         assert storage.get_record(image).status == storage.PENDING
 
+    def test_detect_missing_after_a_reinstall_skips_detected_items(self):
+        """Reinstalling adds the status column anew (empty for every item): the
+        records on the items still say which are done."""
+        from collective.objectdetection.backfill import find_candidates
+
+        image = self.add_image(jpeg())
+        assert storage.get_record(image).status == storage.DONE
+        installer = api.content.get_view(
+            "installer", self.portal, self.layer["request"]
+        )
+        installer.uninstall_product(PREFIX)
+        installer.install_product(PREFIX)
+        api.portal.set_registry_record(f"{PREFIX}.processing_mode", "sync")
+        assert find_candidates(self.portal, "missing") == []
+        assert len(find_candidates(self.portal, "all")) == 1
+
     def test_rerun_of_single_items_joins_a_running_backfill(self):
         from collective.objectdetection.backfill import backfill_progress
         from collective.objectdetection.backfill import find_candidates

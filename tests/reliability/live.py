@@ -4,11 +4,11 @@ that can be stopped, killed and started again at the same address."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from detector_service.launcher import DetectorProcess
 from instance import load_start
 from pathlib import Path
 from plone_rest import free_port
+from plone_rest import wait_for
 
 import os
 import re
@@ -21,18 +21,6 @@ import time
 
 ADMIN = ("admin", "reliability-secret")
 SITE_ID = "Plone"
-
-
-def wait_until(check: Callable[[], object], what: str, timeout: float):
-    """Poll ``check`` (every 0.5 s) until it returns something true."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what} after {timeout} s")
-        time.sleep(0.5)
 
 
 class Detector:
@@ -171,17 +159,26 @@ class LiveSite:
         assert response.status_code == 204, response.text[:500]
 
     def statuses(self, urls: list[str]) -> dict[str, str]:
-        """Each item's detection status."""
-        with self.session() as session:
-            return {
-                url: session.get(f"{url}/@detections", timeout=60).json()["status"]
-                for url in urls
-            }
+        """Each item's detection status, from one catalog search."""
+        response = self.call(
+            "GET",
+            "@search",
+            params={
+                "portal_type": "Image",
+                "metadata_fields": "detection_status",
+                "b_size": 10000,
+            },
+        )
+        found = {
+            item["@id"]: item.get("detection_status") or "none"
+            for item in response.json()["items"]
+        }
+        return {url: found.get(url, "missing") for url in urls}
 
     def wait_detected(self, urls: list[str], timeout: float) -> float:
         """Seconds until every item is ``done``; fails after ``timeout``."""
         started = time.monotonic()
-        wait_until(
+        wait_for(
             lambda: all(s == "done" for s in self.statuses(urls).values()),
             f"{len(urls)} items detected",
             timeout,

@@ -14,24 +14,16 @@ from plone_rest import configure_site
 from plone_rest import free_port
 from plone_rest import PASSWORD
 from plone_rest import session
+from plone_rest import tiny_jpeg
 from ui_helpers import figure_attribute
 from ui_helpers import login_with_cookie
 from zope.component.hooks import setSite
 
-import io
 import transaction
 import unittest
 
 
 LABELS_VOCABULARY = "@vocabularies/collective.objectdetection.vocabularies.Labels"
-
-
-def tiny_jpeg() -> bytes:
-    from PIL import Image
-
-    out = io.BytesIO()
-    Image.new("RGB", (32, 24), "green").save(out, format="JPEG")
-    return out.getvalue()
 
 
 class HostileRequestTests(unittest.TestCase):

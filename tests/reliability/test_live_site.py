@@ -11,7 +11,6 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from live import Detector
 from live import LiveSite
-from live import wait_until
 from pathlib import Path
 from plone_rest import image_payload
 
@@ -210,21 +209,19 @@ def test_zope_killed_mid_queue(site, detector, photos):
 
 
 def test_detector_killed_mid_batch(site, detector, photos):
-    """The detector dies (SIGKILL) while the worker is going through a batch."""
+    """The detector dies (SIGKILL) while the worker is going through a batch: 8
+    clients upload at once, faster than one worker detects, and the detector is
+    killed as soon as the uploads are in."""
     site.add_folder("detector-killed")
-    created, _ = upload_many(site, "detector-killed", photos, 4, 5)
-    wait_until(
-        lambda: "done" in site.statuses(list(created)).values(),
-        "the first item detected",
-        timeout=120,
-    )
+    created, _ = upload_many(site, "detector-killed", photos, CLIENTS, 4)
     detector.kill()
     done_before = sum(s == "done" for s in site.statuses(list(created)).values())
     detector.start()
     recovery = site.wait_detected(list(created), timeout=180)
     record(
         "detector killed mid-batch",
-        tried=len(created),
+        tried=CLIENTS * 4,
+        created=len(created),
         done_before_kill=done_before,
         done=len(created),
         lost=len(site.lost(created)),

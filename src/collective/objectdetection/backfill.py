@@ -56,10 +56,14 @@ def find_candidates(
 
 
 def _status(brain) -> str:
-    """The brain's detection status; items never recorded (detection was off, or
-    the add-on came later) have ``Missing.Value`` in the metadata column."""
+    """The item's detection status. The metadata column has ``Missing.Value`` for
+    items never recorded (detection was off, or the add-on came later) and for
+    items recorded before the add-on was reinstalled (the column is new): ask
+    their record, so a reinstall does not send every image to the detector again."""
     status = brain.detection_status
-    return status if isinstance(status, str) else storage.NONE
+    if isinstance(status, str):
+        return status
+    return storage.status_of(brain._unrestrictedGetObject())
 
 
 def request_again(brains, how: str) -> list[str]:
