@@ -263,6 +263,9 @@ def test_backfill_of_content_that_predates_the_addon(site, photos):
                 site.zope_conf,
                 "--site",
                 "Plone",
+                # The uploads of the "detection off" load test are missing too.
+                "--path",
+                "while-off",
             ],
             capture_output=True,
             text=True,
