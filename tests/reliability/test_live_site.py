@@ -13,6 +13,7 @@ from live import Detector
 from live import LiveSite
 from pathlib import Path
 from plone_rest import image_payload
+from plone_rest import wait_for
 
 import json
 import os
@@ -209,11 +210,20 @@ def test_zope_killed_mid_queue(site, detector, photos):
 
 
 def test_detector_killed_mid_batch(site, detector, photos):
-    """The detector dies (SIGKILL) while the worker is going through a batch: 8
-    clients upload at once, faster than one worker detects, and the detector is
-    killed as soon as the uploads are in."""
+    """The detector dies (SIGKILL) while the worker is going through a batch: a
+    backlog builds up while it is stopped, and it is killed as soon as the first
+    item of the backlog is detected."""
     site.add_folder("detector-killed")
-    created, _ = upload_many(site, "detector-killed", photos, CLIENTS, 4)
+    detector.stop()
+    try:
+        created, _ = upload_many(site, "detector-killed", photos, CLIENTS, 4)
+    finally:
+        detector.start()
+    wait_for(
+        lambda: "done" in site.statuses(list(created)).values(),
+        "the first item detected",
+        timeout=120,
+    )
     detector.kill()
     done_before = sum(s == "done" for s in site.statuses(list(created)).values())
     detector.start()
