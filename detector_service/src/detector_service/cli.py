@@ -19,7 +19,9 @@ import sys
 
 try:
     from detector_service import config as server_config
+    from detector_service.models import DEFAULT_MODEL
     from detector_service.models import model_dir_from_env
+    from detector_service.models import ModelFiles
 except ModuleNotFoundError as exc:  # the client alone was installed
     raise SystemExit(
         f"detector-service: {exc.name} is missing; the command needs the server's "
@@ -77,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         "fetch-model",
         help="put a model's verified weights (and its ONNX conversion) in place",
     )
-    fetch.add_argument("name", default="yolov3-tiny", nargs="?")
+    fetch.add_argument("names", nargs="*", default=[DEFAULT_MODEL], metavar="NAME")
     fetch.add_argument("--model-dir", type=Path, default=model_dir_from_env())
     fetch.set_defaults(run=run_fetch_model)
 
@@ -110,7 +112,7 @@ def _add_target_arguments(parser: argparse.ArgumentParser) -> None:
     )
     local.add_argument("--backend", default=os.environ.get("DETECTOR_BACKEND", "onnx"))
     local.add_argument(
-        "--model", default=os.environ.get("DETECTOR_MODEL", "yolov3-tiny")
+        "--model", default=os.environ.get("DETECTOR_MODEL") or DEFAULT_MODEL
     )
     local.add_argument("--model-dir", type=Path, default=model_dir_from_env())
 
@@ -163,27 +165,46 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_fetch_model(args: argparse.Namespace) -> int:
-    from detector_service.models import fetch
+    from detector_service.models import fetch_all
     from detector_service.models import locate
     from rich.console import Console
 
-    path = fetch(args.name, args.model_dir)
-    files = locate(args.name, args.model_dir)
-    if files.spec.format == "darknet":
-        console = Console(stderr=True)
+    console = Console(stderr=True)
+    paths = fetch_all(args.names, args.model_dir, console)
+    for name in args.names:
+        files = locate(name, args.model_dir)
+        if files.spec.format not in CONVERTED_FORMATS:
+            continue
         try:
-            from detector_service.darknet.onnx_export import converted_model
+            converted_model = CONVERTED_FORMATS[files.spec.format]()
         except ImportError:
             console.print("no ONNX conversion: the onnx extra is not installed")
-        else:
-            # The onnx backend's file: (re)built here unless it matches its checksum.
-            onnx_path = converted_model(files)
-            console.print(
-                f"[green]✓[/] {files.name}: ONNX conversion in place and verified "
-                f"({onnx_path})"
-            )
-    print(path)
+            continue
+        # The onnx backend's file: (re)built here unless it matches its checksum.
+        onnx_path = converted_model(files)
+        console.print(
+            f"[green]✓[/] {files.name}: ONNX conversion in place and verified "
+            f"({onnx_path})"
+        )
+    print("\n".join(str(path) for path in paths))
     return 0
+
+
+def _darknet_converter() -> Callable[[ModelFiles], Path]:
+    from detector_service.darknet.onnx_export import converted_model
+
+    return converted_model
+
+
+def _tfjs_converter() -> Callable[[ModelFiles], Path]:
+    from detector_service.tfjs.onnx_export import converted_model
+
+    return converted_model
+
+
+# Model formats the onnx backend runs converted, and their converters (imported
+# only when used: they need the onnx extra).
+CONVERTED_FORMATS = {"darknet": _darknet_converter, "tfjs": _tfjs_converter}
 
 
 def _connect(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import fields
+from detector_service.models import DEFAULT_MODEL
 from detector_service.models import DEFAULT_MODEL_DIR
 from pathlib import Path
 
@@ -21,7 +22,7 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 50051
     backend: str = "onnx"
-    model: str = "yolov3-tiny"
+    model: str = DEFAULT_MODEL
     model_dir: Path = DEFAULT_MODEL_DIR
     # Inference threads; each runs one image at a time through the backend.
     workers: int = 1
