@@ -115,6 +115,20 @@ def _add_target_arguments(parser: argparse.ArgumentParser) -> None:
         "--model", default=os.environ.get("DETECTOR_MODEL") or DEFAULT_MODEL
     )
     local.add_argument("--model-dir", type=Path, default=model_dir_from_env())
+    local.add_argument(
+        "--model-file",
+        type=Path,
+        default=os.environ.get("DETECTOR_MODEL_FILE") or None,
+        help="your own ONNX export instead of --model",
+    )
+    local.add_argument(
+        "--model-family", default=os.environ.get("DETECTOR_MODEL_FAMILY", "")
+    )
+    local.add_argument(
+        "--labels-file",
+        type=Path,
+        default=os.environ.get("DETECTOR_LABELS_FILE") or None,
+    )
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -129,7 +143,15 @@ def run_serve(args: argparse.Namespace) -> int:
         print(f"detector-service serve: {exc}", file=sys.stderr)
         return 2
     return serve(
-        config, lambda: load_backend(config.backend, config.model, config.model_dir)
+        config,
+        lambda: load_backend(
+            config.backend,
+            config.model,
+            config.model_dir,
+            model_file=config.model_file,
+            model_family=config.model_family,
+            labels_file=config.labels_file,
+        ),
     )
 
 
@@ -217,7 +239,14 @@ def _connect(
         from detector_service.pipeline import DetectionPipeline
 
         defaults = server_config.ServerConfig()
-        backend = load_backend(args.backend, args.model, args.model_dir)
+        backend = load_backend(
+            args.backend,
+            args.model,
+            args.model_dir,
+            model_file=args.model_file,
+            model_family=args.model_family,
+            labels_file=args.labels_file,
+        )
         decoder = ImageDecoder(
             defaults.max_message_bytes,
             defaults.max_pixels,

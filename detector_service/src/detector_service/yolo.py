@@ -61,12 +61,14 @@ def letterbox(
     height: int,
     fill: float = PAD_VALUE,
     keep_ratio: bool = True,
+    centre: bool = True,
 ) -> tuple[np.ndarray, Letterbox]:
     """An HxWx3 ``uint8`` RGB image as a ``(3, height, width)`` float32 input,
     values in [0, 1], and where the image went in it.
 
     The rest of the input is ``fill`` (darknet's grey by default); ``keep_ratio``
-    false stretches the image over the whole input instead (DETR-style models).
+    false stretches the image over the whole input instead (DETR-style models);
+    ``centre`` false puts the image in the top left corner (YOLOX).
     """
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(
@@ -81,6 +83,8 @@ def letterbox(
     else:
         new_w, new_h = max(1, cols * height // rows), height
     offset_x, offset_y = (width - new_w) // 2, (height - new_h) // 2
+    if not centre:
+        offset_x = offset_y = 0
     # Pillow's bilinear widens its kernel when shrinking (no aliasing, unlike
     # OpenCV's LINEAR); reducing_gap first box-reduces very large images, cheaply.
     resized = Image.fromarray(image).resize(

@@ -11,6 +11,7 @@ Darknet models decode their YOLO heads as every darknet runtime does
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from detector_service.backends.base import Backend
 from detector_service.backends.darknet import DarknetBackend
 from detector_service.backends.darknet import model_info
@@ -29,6 +30,18 @@ import onnxruntime
 
 
 FRAMEWORK = f"onnxruntime {onnxruntime.__version__}"
+# Input size for an operator's model whose input size is dynamic: what YOLOv5/8,
+# YOLOX and RT-DETR are trained at.
+DEFAULT_SIZE = 640
+
+
+# What ONNX Runtime raises for a file it cannot load (plain Exception subclasses).
+_ORT_LOAD_ERRORS = (
+    onnxruntime.capi.onnxruntime_pybind11_state.Fail,
+    onnxruntime.capi.onnxruntime_pybind11_state.InvalidProtobuf,
+    onnxruntime.capi.onnxruntime_pybind11_state.InvalidGraph,
+    onnxruntime.capi.onnxruntime_pybind11_state.NoSuchFile,
+)
 
 
 def session(path: Path, threads: int) -> onnxruntime.InferenceSession:
@@ -54,6 +67,14 @@ class OnnxBackend(DarknetBackend):
         return self.session.run(None, {INPUT_NAME: batch})
 
 
+def _input_size(shape: Sequence[int | str | None]) -> dict[str, int]:
+    """Width and height of an NCHW or NHWC image input; DEFAULT_SIZE where the
+    model leaves them free."""
+    dims = shape[2:4] if shape[1] == 3 else shape[1:3]
+    height, width = (dim if isinstance(dim, int) else DEFAULT_SIZE for dim in dims)
+    return {"input_width": width, "input_height": height}
+
+
 class FamilyBackend:
     """An ONNX model whose family prepares its input and decodes its outputs."""
 
@@ -65,12 +86,9 @@ class FamilyBackend:
         score_floor: float = SCORE_FLOOR,
     ) -> None:
         spec = files.spec
-        self.family = get_family(spec.family)(
-            spec.labels, spec.input_width, spec.input_height, score_floor
-        )
         try:
             self.session = session(onnx_path, threads)
-        except onnxruntime.capi.onnxruntime_pybind11_state.Fail as error:
+        except _ORT_LOAD_ERRORS as error:
             raise ModelUnavailable(
                 f"model {spec.name}: ONNX Runtime cannot load {onnx_path} ({error})"
             ) from error
@@ -81,18 +99,29 @@ class FamilyBackend:
                 f"has {[(i.name, i.shape) for i in self.session.get_inputs()]}"
             )
         self.input_name = images[0].name
+        self.other_inputs = [
+            i.name for i in self.session.get_inputs() if i.name != self.input_name
+        ]
+        if not spec.input_width:  # an operator's own model: its input says
+            spec = replace(spec, **_input_size(images[0].shape))
+            files = replace(files, spec=spec)
+        self.family = get_family(spec.family)(
+            spec.labels, spec.input_width, spec.input_height, score_floor
+        )
         self.info = model_info(files, FRAMEWORK)
         # One run on a blank image checks the outputs against the family and the
         # labels now, rather than on the first upload.
         blank = np.zeros((spec.input_height, spec.input_width, 3), np.uint8)
-        self.family.check([output.shape for output in self.raw_outputs([blank])[0]])
+        self.family.check(self.raw_outputs([blank])[0])
 
     def raw_outputs(
         self, images: Sequence[np.ndarray]
     ) -> tuple[list[np.ndarray], list]:
         prepared = [self.family.prepare(image) for image in images]
         batch = np.stack([inputs for inputs, _ in prepared]).astype(np.float32)
-        feeds = {self.input_name: batch, **self.family.extra_inputs(len(images))}
+        extra = self.family.extra_inputs(len(images))
+        feeds = {name: extra[name] for name in self.other_inputs if name in extra}
+        feeds[self.input_name] = batch
         return self.session.run(None, feeds), [where for _, where in prepared]
 
     def predict(self, images: Sequence[np.ndarray]) -> list[list[Detection]]:

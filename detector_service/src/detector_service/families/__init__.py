@@ -17,12 +17,20 @@ from __future__ import annotations
 from detector_service.families.base import Family
 from detector_service.families.base import FamilyMismatch
 from detector_service.families.centernet import CenterNet
+from detector_service.families.detr import RTDETR
 from detector_service.families.nanodet import NanoDet
+from detector_service.families.ultralytics import YOLOv5
+from detector_service.families.ultralytics import YOLOv8
+from detector_service.families.yolox import YOLOX
 
 
 FAMILIES: dict[str, type[Family]] = {
-    family.name: family for family in (NanoDet, CenterNet)
+    family.name: family
+    for family in (NanoDet, CenterNet, YOLOX, YOLOv5, YOLOv8, RTDETR)
 }
+
+
+__all__ = ["FAMILIES", "Family", "FamilyMismatch", "get_family"]
 
 
 def get_family(name: str) -> type[Family]:

@@ -29,6 +29,7 @@ class Family(ABC):
     # Letterbox: fill value in [0, 1] and whether the aspect ratio is kept.
     fill: float = 0.0
     keep_ratio: bool = True
+    centre: bool = True
     iou_threshold: float | None = 0.45
     max_detections: int = 300
 
@@ -47,7 +48,12 @@ class Family(ABC):
     def prepare(self, image: np.ndarray) -> tuple[np.ndarray, Letterbox]:
         """An HxWx3 uint8 RGB image as one network input (no batch axis)."""
         rgb, placement = letterbox(
-            image, self.input_width, self.input_height, self.fill, self.keep_ratio
+            image,
+            self.input_width,
+            self.input_height,
+            self.fill,
+            self.keep_ratio,
+            self.centre,
         )
         return self.normalise(rgb), placement
 
@@ -60,9 +66,9 @@ class Family(ABC):
         return {}
 
     @abstractmethod
-    def check(self, shapes: Sequence[tuple[int, ...]]) -> None:
-        """Raise :class:`FamilyMismatch` unless outputs of these shapes (batch of
-        one) are this family's for ``len(self.labels)`` classes."""
+    def check(self, outputs: Sequence[np.ndarray]) -> None:
+        """Raise :class:`FamilyMismatch` unless these outputs (of a batch of one)
+        are this family's for ``len(self.labels)`` classes."""
 
     @abstractmethod
     def candidates(
@@ -86,13 +92,24 @@ class Family(ABC):
             self.max_detections,
         )
 
-    def mismatch(self, shapes: Sequence[tuple[int, ...]], expected: str) -> None:
-        found = ", ".join(str(tuple(shape)) for shape in shapes)
+    def mismatch(self, outputs: Sequence[np.ndarray], expected: str) -> None:
+        found = ", ".join(str(tuple(output.shape)) for output in outputs)
         raise FamilyMismatch(
             f"the model's outputs {found} are not those of a {self.name} model with "
             f"{len(self.labels)} labels: expected {expected}. Check the family "
             "name and that the labels file has one line per class of the model."
         )
+
+
+def grid_cells(width: int, height: int, strides: Sequence[int]) -> np.ndarray:
+    """``(cells, 3)`` column, row and stride of every cell of every stride's grid,
+    row by row, finest stride first: the order anchor-free heads list them in."""
+    parts = []
+    for stride in strides:
+        rows, cols = height // stride, width // stride
+        row, col = np.divmod(np.arange(rows * cols), cols)
+        parts.append(np.stack([col, row, np.full_like(col, stride)], axis=1))
+    return np.concatenate(parts).astype(np.float32)
 
 
 def xywh_to_corners(boxes: np.ndarray) -> np.ndarray:

@@ -39,7 +39,8 @@ class CenterNet(Family):
     def normalise(self, rgb: np.ndarray) -> np.ndarray:
         return rgb.transpose(1, 2, 0) * 255.0
 
-    def check(self, shapes: Sequence[tuple[int, ...]]) -> None:
+    def check(self, outputs: Sequence[np.ndarray]) -> None:
+        shapes = [output.shape for output in outputs]
         classes = len(self.labels)
         if (
             len(shapes) != 2
@@ -48,7 +49,7 @@ class CenterNet(Family):
             or tuple(shapes[1]) != (*shapes[0][:3], 4)
         ):
             self.mismatch(
-                shapes, f"a (rows, cols, {classes}) heatmap and (rows, cols, 4) sides"
+                outputs, f"a (rows, cols, {classes}) heatmap and (rows, cols, 4) sides"
             )
 
     def candidates(

@@ -36,10 +36,10 @@ class NanoDet(Family):
         bgr = rgb[::-1] * 255.0
         return (bgr - MEAN_BGR[:, None, None]) / STD_BGR[:, None, None]
 
-    def levels(
-        self, shapes: Sequence[tuple[int, ...]]
-    ) -> list[tuple[int, int, int, int]]:
-        """(scores output, boxes output, stride, bins) per level, finest first."""
+    def levels(self, outputs: Sequence[np.ndarray]) -> list[tuple[int, int, int, int]]:
+        """(scores output, boxes output, stride, bins) per level, finest first, of
+        one image's outputs."""
+        shapes = [output.shape for output in outputs]
         classes = len(self.labels)
         scores = {shape[0]: i for i, shape in enumerate(shapes) if shape[-1] == classes}
         boxes = {shape[0]: i for i, shape in enumerate(shapes) if shape[-1] != classes}
@@ -54,23 +54,21 @@ class NanoDet(Family):
             levels.append((scores[cells], box, stride, shapes[box][-1] // 4))
         if not levels or len(levels) * 2 != len(shapes):
             self.mismatch(
-                shapes,
+                outputs,
                 f"per stride, (cells, {classes}) scores and (cells, 4 x bins) box "
                 f"distributions, cells = {self.input_width}x{self.input_height} / "
                 "stride^2",
             )
         return levels
 
-    def check(self, shapes: Sequence[tuple[int, ...]]) -> None:
-        self.levels([shape[1:] for shape in shapes])
+    def check(self, outputs: Sequence[np.ndarray]) -> None:
+        self.levels([output[0] for output in outputs])
 
     def candidates(
         self, outputs: Sequence[np.ndarray]
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         found_boxes, found_scores, found_classes = [], [], []
-        for scores_at, boxes_at, stride, bins in self.levels(
-            [output.shape for output in outputs]
-        ):
+        for scores_at, boxes_at, stride, bins in self.levels(outputs):
             cell, label, score = above_floor(outputs[scores_at], self.score_floor)
             logits = outputs[boxes_at][cell].reshape(-1, 4, bins)
             sides = softmax(logits) @ np.arange(bins, dtype=np.float32) * stride
