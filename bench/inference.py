@@ -3,8 +3,8 @@
 Run by bench.py in each backend's own virtualenv (Chainer lives in .venv-chainer),
 so every backend is measured by the same code. Three figures per backend:
 
-- ``model``: the network alone on an already letterboxed (1, 3, 416, 416) tensor;
-- ``predict``: ``Backend.predict`` on decoded pixels (letterbox + network + YOLO
+- ``model``: the network alone on an already letterboxed input tensor;
+- ``predict``: ``Backend.predict`` on decoded pixels (letterbox + network +
   decoding + NMS);
 - ``pipeline``: what the server does per call, in-process: JPEG bytes -> safe
   (reduced) decoding -> predict -> boxes in the image's pixels.
@@ -58,14 +58,21 @@ def main() -> int:
     report = {
         "backend": args.backend,
         "model": info.name,
+        "input_size": [info.input_width, info.input_height],
         "framework": info.framework,
         "python": platform.python_version(),
         "load_ms": load_ms,
         "image": args.image.name,
         "decoded_size": list(pixels.shape[1::-1]),
     }
+    if hasattr(backend, "family"):  # models other than darknet's: their own input
+        inputs, _ = backend.family.prepare(pixels)
+        feeds = {backend.input_name: inputs[None], **backend.family.extra_inputs(1)}
+        report["model_only"] = timed(
+            lambda: backend.session.run(None, feeds), args.rounds
+        )
     # ChainerCV's own YOLOv3 has no raw-heads entry point; darknet backends do.
-    if hasattr(backend, "raw_outputs"):
+    elif hasattr(backend, "raw_outputs"):
         report["model_only"] = timed(lambda: backend.raw_outputs(batch), args.rounds)
     report["predict"] = timed(lambda: backend.predict([pixels]), args.rounds)
     report["pipeline"] = timed(lambda: pipeline(data, DetectOptions()), args.rounds)
