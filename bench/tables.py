@@ -14,6 +14,10 @@ import sys
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def found(run: dict) -> str:
+    return ", ".join(f"{d['label']} {d['score']:.2f}" for d in run["detections"])
+
+
 def ms(entry: dict | None) -> str:
     return f"{entry['median_ms']:.1f}" if entry else "-"
 
@@ -66,11 +70,10 @@ def _models_table(photo: str, runs: list[dict]) -> list[str]:
         pipeline = run["pipeline"]["median_ms"]
         versus = ratio(pipeline, tiny["pipeline"]["median_ms"]) if tiny else "-"
         width, height = run.get("input_size", ("?", "?"))
-        found = ", ".join(f"{d['label']} {d['score']:.2f}" for d in run["detections"])
         lines.append(
             f"| {run['model']} | {width}x{height} | {ms(run.get('model_only'))} "
             f"| {ms(run['predict'])} | {pipeline:.1f} | {versus} "
-            f"| {run['load_ms']:.0f} | {run['peak_rss_mb']:.0f} | {found} |"
+            f"| {run['load_ms']:.0f} | {run['peak_rss_mb']:.0f} | {found(run)} |"
         )
     for run in runs:
         if "error" in run:
@@ -95,11 +98,10 @@ def _inference_table(photo: str, runs: list[dict]) -> list[str]:
             if model_only and onnx
             else "-"
         )
-        found = ", ".join(f"{d['label']} {d['score']:.2f}" for d in run["detections"])
         lines.append(
             f"| {run['backend']} | {run['framework']} | {ms(model_only)} | {versus} "
             f"| {ms(run['predict'])} | {ms(run['pipeline'])} "
-            f"| {run['load_ms']:.0f} | {run['peak_rss_mb']:.0f} | {found} |"
+            f"| {run['load_ms']:.0f} | {run['peak_rss_mb']:.0f} | {found(run)} |"
         )
     for run in runs:
         if "error" in run:

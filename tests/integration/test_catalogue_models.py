@@ -9,12 +9,10 @@ from detector_service.labels import COCO_LABELS
 from detector_service.launcher import DetectorProcess
 from detector_service.launcher import DetectorStartError
 from pathlib import Path
+from test_legacy_client import ask
 from test_legacy_client import generate_client
 
-import json
 import pytest
-import subprocess
-import sys
 
 
 @pytest.fixture(scope="module", params=["nanodet", "centernet"])
@@ -57,15 +55,7 @@ def test_model_info_reports_the_model(served):
 def test_the_2018_contract_answers_the_same(served, samples_dir, tmp_path):
     _, process = served
     script = generate_client(tmp_path)
-    run = subprocess.run(
-        [sys.executable, str(script), process.address, str(samples_dir / "dog.jpg")],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert run.returncode == 0, run.stderr
-    reply = json.loads(run.stdout)
+    reply = ask(script, process.address, samples_dir / "dog.jpg")
     assert {"dog", "bicycle"} <= set(reply["classes"])
     y_min, x_min, y_max, x_max = reply["boxes"][reply["classes"].index("dog")]
     assert 0 <= x_min < x_max < 768 / 2 + 100

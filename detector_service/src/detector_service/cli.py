@@ -10,11 +10,16 @@ from detector_service.types import DetectionResult
 from detector_service.types import DetectOptions
 from detector_service.types import ModelInfo
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import argparse
 import json
 import os
 import sys
+
+
+if TYPE_CHECKING:
+    from detector_service.backends.base import Backend
 
 
 try:
@@ -131,9 +136,23 @@ def _add_target_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def load_model(settings: argparse.Namespace | server_config.ServerConfig) -> Backend:
+    """The backend and model that ``serve``'s settings or ``--local``'s options
+    name (the same attribute names)."""
+    from detector_service.backends import load_backend
+
+    return load_backend(
+        settings.backend,
+        settings.model,
+        settings.model_dir,
+        model_file=settings.model_file,
+        model_family=settings.model_family,
+        labels_file=settings.labels_file,
+    )
+
+
 def run_serve(args: argparse.Namespace) -> int:
     from detector_service import logs
-    from detector_service.backends import load_backend
     from detector_service.server import serve
 
     logs.configure()
@@ -142,17 +161,7 @@ def run_serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"detector-service serve: {exc}", file=sys.stderr)
         return 2
-    return serve(
-        config,
-        lambda: load_backend(
-            config.backend,
-            config.model,
-            config.model_dir,
-            model_file=config.model_file,
-            model_family=config.model_family,
-            labels_file=config.labels_file,
-        ),
-    )
+    return serve(config, lambda: load_model(config))
 
 
 def run_detect(args: argparse.Namespace) -> int:
@@ -234,19 +243,11 @@ def _connect(
 ) -> tuple[Callable[[bytes, DetectOptions], DetectionResult], Callable[[], ModelInfo]]:
     """``detect`` and ``info`` through a server, or on a model loaded here."""
     if args.local:
-        from detector_service.backends import load_backend
         from detector_service.decoding import ImageDecoder
         from detector_service.pipeline import DetectionPipeline
 
         defaults = server_config.ServerConfig()
-        backend = load_backend(
-            args.backend,
-            args.model,
-            args.model_dir,
-            model_file=args.model_file,
-            model_family=args.model_family,
-            labels_file=args.labels_file,
-        )
+        backend = load_model(args)
         decoder = ImageDecoder(
             defaults.max_message_bytes,
             defaults.max_pixels,

