@@ -13,6 +13,7 @@ from onnx import helper
 from onnx import numpy_helper
 from onnx import TensorProto
 from pathlib import Path
+from PIL import Image
 
 import numpy as np
 import onnx
@@ -304,9 +305,10 @@ def test_a_model_file_needs_its_family_and_labels():
         ServerConfig(model_family="yolox")
 
 
-def test_the_cli_detects_locally_with_an_own_model(tmp_path, capsys, samples_dir):
+def test_the_cli_detects_locally_with_an_own_model(tmp_path, capsys):
     model = constant_model(tmp_path / "x.onnx", {"output": yolox_rows()[None]})
     (tmp_path / "labels.txt").write_text("cat\ndog\n")
+    Image.fromarray(image()).save(tmp_path / "photo.png")
     status = cli.main(
         [
             "detect",
@@ -317,7 +319,7 @@ def test_the_cli_detects_locally_with_an_own_model(tmp_path, capsys, samples_dir
             "yolox",
             "--labels-file",
             str(tmp_path / "labels.txt"),
-            str(samples_dir / "dog.jpg"),
+            str(tmp_path / "photo.png"),
         ]
     )
     assert status == 0
