@@ -69,8 +69,10 @@ _FOLDS: dict[str, Callable[..., np.ndarray]] = {
 
 
 class _Converter:
-    def __init__(self, model: GraphModel) -> None:
-        self.by_name = {node.name: node for node in model.nodes}
+    """The ONNX graph under construction, and every TF tensor's value so far: an
+    ONNX tensor name, or a constant known here."""
+
+    def __init__(self) -> None:
         self.values: dict[str, Value] = {}
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: dict[str, onnx.TensorProto] = {}
@@ -139,10 +141,6 @@ class _Converter:
             self.values[node.name] = outputs[0]
         else:
             self.values[node.name] = outputs
-
-
-def _const(converter: _Converter, node: Node, inputs: list[Value]) -> Value:
-    raise AssertionError("constants are read before conversion")  # pragma: no cover
 
 
 def _convolution(converter: _Converter, node: Node, inputs: list[Value]) -> str:
@@ -448,7 +446,7 @@ def convert(
 ) -> onnx.ModelProto:
     """The ONNX model computing the graph's ``outputs`` (node names) from its
     placeholders; graph outputs are renamed to ``output_names`` when given."""
-    converter = _Converter(model)
+    converter = _Converter()
     graph_inputs = []
     for node in _needed(model, outputs):
         if node.op == "Const":
