@@ -106,15 +106,16 @@ def backend_inference(
     model_dir: Path,
     image: Path,
     rounds: int,
-    model: str = "yolov3-tiny",
-) -> dict:
+    models: tuple[str, ...] = ("yolov3-tiny",),
+) -> list[dict]:
+    """bench/inference.py's report per model (measured interleaved in one process),
+    or one entry with the error."""
     command = [
         str(python),
         str(ROOT / "bench" / "inference.py"),
         "--backend",
         backend,
-        "--model",
-        model,
+        *(option for model in models for option in ("--model", model)),
         "--model-dir",
         str(model_dir),
         "--image",
@@ -124,12 +125,9 @@ def backend_inference(
     ]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode:
-        return {
-            "backend": backend,
-            "model": model,
-            "error": done.stderr.strip().splitlines()[-1:],
-        }
-    return json.loads(done.stdout.strip().splitlines()[-1])
+        error = done.stderr.strip().splitlines()[-1:]
+        return [{"backend": backend, "model": ", ".join(models), "error": error}]
+    return [json.loads(line) for line in done.stdout.strip().splitlines()]
 
 
 def decoding_costs(data: bytes, rounds: int) -> dict:
@@ -224,8 +222,8 @@ def measure_backends(
         for python, backend in pythons:
             rounds = args.chainer_rounds if backend == "chainer" else args.rounds
             print(f"inference: {backend} on {photo.name}", file=sys.stderr)
-            result = backend_inference(python, backend, model_dir, photo, rounds)
-            report["inference"].setdefault(photo.name, []).append(result)
+            results = backend_inference(python, backend, model_dir, photo, rounds)
+            report["inference"].setdefault(photo.name, []).extend(results)
 
     print("decoding", file=sys.stderr)
     report["decoding"] = decoding_costs(data, args.rounds)
@@ -271,12 +269,10 @@ def main() -> int:
     python = ROOT / ".venv" / "bin" / "python"
     report["models"] = {}
     for photo in (samples_dir / "dog.jpg", big):
-        for model in MODELS:
-            print(f"models: {model} on {photo.name}", file=sys.stderr)
-            result = backend_inference(
-                python, "onnx", model_dir, photo, args.rounds, model
-            )
-            report["models"].setdefault(photo.name, []).append(result)
+        print(f"models: {', '.join(MODELS)} on {photo.name}", file=sys.stderr)
+        report["models"][photo.name] = backend_inference(
+            python, "onnx", model_dir, photo, args.rounds, MODELS
+        )
     if not args.models_only:
         measure_backends(report, model_dir, samples_dir, big, args)
 

@@ -60,11 +60,12 @@ def _models_table(photo: str, runs: list[dict]) -> list[str]:
     ok = [run for run in runs if "error" not in run]
     tiny = next((run for run in ok if run["model"] == "yolov3-tiny"), None)
     lines = [
-        f"### Models side by side, {photo} (onnx backend, in-process, batch 1)",
+        f"### Models side by side, {photo} (onnx backend, in-process, batch 1, "
+        "interleaved)",
         "",
         "| model | input | model only | predict | pipeline | vs yolov3-tiny "
-        "| load | peak RSS MB | detections (score >= 0.25) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| load | detections (score >= 0.25) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for run in ok:
         pipeline = run["pipeline"]["median_ms"]
@@ -73,11 +74,11 @@ def _models_table(photo: str, runs: list[dict]) -> list[str]:
         lines.append(
             f"| {run['model']} | {width}x{height} | {ms(run.get('model_only'))} "
             f"| {ms(run['predict'])} | {pipeline:.1f} | {versus} "
-            f"| {run['load_ms']:.0f} | {run['peak_rss_mb']:.0f} | {found(run)} |"
+            f"| {run['load_ms']:.0f} | {found(run)} |"
         )
     for run in runs:
         if "error" in run:
-            lines.append(f"| {run['model']} | failed: {run['error']} ||||||||")
+            lines.append(f"| {run['model']} | failed: {run['error']} |||||||")
     return [*lines, ""]
 
 

@@ -18,16 +18,20 @@ from detector_service.families.base import Family
 import numpy as np
 
 
-def peaks(heatmap: np.ndarray) -> np.ndarray:
-    """``heatmap`` (rows, cols, classes) where a cell is its 3x3 neighbourhood's
-    maximum, else 0 (max pooling with SAME padding, as upstream)."""
-    rows, cols = heatmap.shape[:2]
+def peaks_above(heatmap: np.ndarray, floor: float) -> np.ndarray:
+    """Flat indices of the cells of ``heatmap`` (rows, cols, classes) above
+    ``floor`` that equal their 3x3 neighbourhood's maximum (max pooling with SAME
+    padding, as upstream), checked for those cells only."""
+    row, col, label = np.nonzero(heatmap > floor)
     padded = np.pad(heatmap, ((1, 1), (1, 1), (0, 0)), constant_values=-np.inf)
     neighbourhood = np.max(
-        [padded[y : y + rows, x : x + cols] for y in range(3) for x in range(3)],
+        [padded[row + dy, col + dx, label] for dy in range(3) for dx in range(3)],
         axis=0,
+        initial=-np.inf,
     )
-    return np.where(heatmap == neighbourhood, heatmap, 0.0)
+    keep = heatmap[row, col, label] == neighbourhood
+    _, cols, classes = heatmap.shape
+    return (row[keep] * cols + col[keep]) * classes + label[keep]
 
 
 class CenterNet(Family):
@@ -58,10 +62,10 @@ class CenterNet(Family):
         heatmap, sides = outputs
         _, cols, classes = heatmap.shape
         stride = self.input_width / cols
-        flat = peaks(heatmap).reshape(-1)
+        flat = heatmap.reshape(-1)
         # The top-k of the peaks above the floor: the same as the graph's top-k
-        # followed by the floor, without sorting every cell.
-        above = np.flatnonzero(flat > self.score_floor)
+        # followed by the floor, without pooling and sorting every cell.
+        above = peaks_above(heatmap, self.score_floor)
         best = above[np.argsort(-flat[above], kind="stable")][: self.max_detections]
         cell, label = np.divmod(best, classes)
         row, col = np.divmod(cell, cols)
