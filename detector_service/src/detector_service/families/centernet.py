@@ -23,14 +23,22 @@ def peaks_above(heatmap: np.ndarray, floor: float) -> np.ndarray:
     ``floor`` that equal their 3x3 neighbourhood's maximum (max pooling with SAME
     padding, as upstream), checked for those cells only."""
     row, col, label = np.nonzero(heatmap > floor)
-    padded = np.pad(heatmap, ((1, 1), (1, 1), (0, 0)), constant_values=-np.inf)
+    rows, cols, _ = heatmap.shape
+    # Clipping at the border stands for SAME padding: the cell it repeats is in
+    # the neighbourhood anyway, so the maximum is the same.
     neighbourhood = np.max(
-        [padded[row + dy, col + dx, label] for dy in range(3) for dx in range(3)],
+        [
+            heatmap[
+                np.clip(row + dy, 0, rows - 1), np.clip(col + dx, 0, cols - 1), label
+            ]
+            for dy in (-1, 0, 1)
+            for dx in (-1, 0, 1)
+        ],
         axis=0,
         initial=-np.inf,
     )
     keep = heatmap[row, col, label] == neighbourhood
-    _, cols, classes = heatmap.shape
+    classes = heatmap.shape[2]
     return (row[keep] * cols + col[keep]) * classes + label[keep]
 
 
