@@ -326,3 +326,26 @@ def test_the_cli_detects_locally_with_an_own_model(tmp_path, capsys):
     out = capsys.readouterr().out
     assert '"name": "x"' in out
     assert '"label": "dog"' in out
+
+
+def test_a_model_with_inputs_the_family_does_not_feed_is_refused(tmp_path):
+    rows = yolox_rows()[None]
+    nodes = [helper.make_node("Add", ["rows", "extra"], ["output"])]
+    graph = helper.make_graph(
+        nodes,
+        "two-inputs",
+        [
+            helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 64, 64]),
+            helper.make_tensor_value_info("extra", TensorProto.FLOAT, [1]),
+        ],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, rows.shape)],
+        [numpy_helper.from_array(rows, "rows")],
+    )
+    path = tmp_path / "two.onnx"
+    path.write_bytes(
+        helper.make_model(
+            graph, opset_imports=[helper.make_opsetid("", 17)]
+        ).SerializeToString()
+    )
+    with pytest.raises(FamilyMismatch, match=r"inputs \['extra'\] that a yolox model"):
+        serve_own(tmp_path, path, "yolox")

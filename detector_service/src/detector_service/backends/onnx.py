@@ -17,11 +17,13 @@ from detector_service.backends.darknet import DarknetBackend
 from detector_service.backends.darknet import model_info
 from detector_service.darknet import onnx_export as darknet_export
 from detector_service.darknet.onnx_export import INPUT_NAME
+from detector_service.families import FamilyMismatch
 from detector_service.families import get_family
 from detector_service.models import ModelFiles
 from detector_service.models import ModelUnavailable
 from detector_service.tfjs import onnx_export as tfjs_export
 from detector_service.types import Detection
+from detector_service.yolo import Letterbox
 from detector_service.yolo import SCORE_FLOOR
 from pathlib import Path
 
@@ -109,25 +111,32 @@ class FamilyBackend:
             spec.labels, spec.input_width, spec.input_height, score_floor
         )
         self.info = model_info(files, FRAMEWORK)
+        unknown = set(self.other_inputs) - set(self.family.extra_inputs(1))
+        if unknown:
+            raise FamilyMismatch(
+                f"model {spec.name} has inputs {sorted(unknown)} that a "
+                f"{spec.family} model does not take: is the family right?"
+            )
         # One run on a blank image checks the outputs against the family and the
         # labels now, rather than on the first upload.
         blank = np.zeros((spec.input_height, spec.input_width, 3), np.uint8)
-        self.family.check(self.raw_outputs([blank])[0])
+        self.family.check(self.run([blank])[0])
 
-    def raw_outputs(
+    def run(
         self, images: Sequence[np.ndarray]
-    ) -> tuple[list[np.ndarray], list]:
+    ) -> tuple[list[np.ndarray], list[Letterbox]]:
+        """The network's outputs for ``images``, and where each went in its input."""
         prepared = [self.family.prepare(image) for image in images]
         batch = np.stack([inputs for inputs, _ in prepared]).astype(np.float32)
         extra = self.family.extra_inputs(len(images))
-        feeds = {name: extra[name] for name in self.other_inputs if name in extra}
+        feeds = {name: extra[name] for name in self.other_inputs}
         feeds[self.input_name] = batch
         return self.session.run(None, feeds), [where for _, where in prepared]
 
     def predict(self, images: Sequence[np.ndarray]) -> list[list[Detection]]:
         if not images:
             return []
-        outputs, placements = self.raw_outputs(images)
+        outputs, placements = self.run(images)
         return [
             self.family.detections([output[index] for output in outputs], placement)
             for index, placement in enumerate(placements)
