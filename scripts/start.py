@@ -72,7 +72,7 @@ def wait_for_plone(url: str, plone: subprocess.Popen) -> None:
         try:
             if requests.get(url, timeout=2).status_code < 500:
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
             pass
         time.sleep(0.5)
     sys.exit(f"start: Plone did not answer at {url} within {STARTUP_SECONDS} s")
