@@ -10,9 +10,10 @@ BIN := $(VENV)/bin
 VAR := var
 export DETECTOR_MODEL_DIR ?= $(CURDIR)/$(VAR)/models
 export SAMPLES_DIR ?= $(CURDIR)/$(VAR)/samples
+EVAL_DIR ?= $(CURDIR)/$(VAR)/eval
 PIP_QUIET := --quiet --disable-pip-version-check
 
-.PHONY: help install models samples chainer tfjs start test test-fast lint format protos \
+.PHONY: help install models samples eval-photos eval chainer tfjs start test test-fast lint format protos \
         protos-check buildout bench browser-deps clean
 
 help:  ## This help
@@ -34,6 +35,12 @@ models: install  ## Put the models' weights in place (verified by sha256) and co
 
 samples:  ## Fetch sample photos (darknet's and scikit-image's)
 	bash scripts/fetch-samples.sh "$(SAMPLES_DIR)"
+
+eval-photos: install  ## Fetch the evaluation photos of bench/eval/photos.json (sha256 checked)
+	$(BIN)/python bench/fetch_eval_photos.py "$(EVAL_DIR)"
+
+eval: install models eval-photos  ## Detection quality of every model, side by side (docs/quality.md)
+	$(BIN)/python bench/quality.py --photos "$(EVAL_DIR)"
 
 $(CHAINER_VENV)/.installed: constraints-chainer.txt scripts/build-chainer-env.sh \
         scripts/chainercv/_nms_gpu_post.py scripts/chainercv/patch_sdist.py detector_service/pyproject.toml
