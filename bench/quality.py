@@ -176,6 +176,27 @@ def service_pipeline(backend_name: str, model: str, model_dir: Path):
     return backend.info, lambda data: pipeline(data, DetectOptions())
 
 
+def draw_ground_truth(ground_truth: dict, photo_dir: Path, out: Path) -> None:
+    """Every photo with its boxes drawn (crowd regions in yellow), to check them."""
+    from PIL import Image
+    from PIL import ImageDraw
+
+    names = {c["id"]: c["name"] for c in ground_truth["categories"]}
+    out.mkdir(parents=True, exist_ok=True)
+    for image in ground_truth["images"]:
+        with Image.open(photo_dir / image["file_name"]) as photo:
+            canvas = photo.convert("RGB")
+        draw = ImageDraw.Draw(canvas)
+        for item in ground_truth["annotations"]:
+            if item["image_id"] != image["id"]:
+                continue
+            x, y, w, h = item["bbox"]
+            colour = (255, 255, 0) if item["iscrowd"] else (255, 0, 255)
+            draw.rectangle((x, y, x + w, y + h), outline=colour, width=2)
+            draw.text((x + 3, y + 2), names[item["category_id"]], fill=colour)
+        canvas.save(out / (Path(image["file_name"]).stem + ".png"))
+
+
 def markdown(report: dict) -> str:
     lines = [
         f"Run {report['date']} with `{report['command']}` on {report['machine']}: "
@@ -212,9 +233,15 @@ def main() -> int:
     parser.add_argument("--backend", default="onnx")
     parser.add_argument("--models", nargs="*", default=list(MODELS), metavar="NAME")
     parser.add_argument("--rounds", type=int, default=3, help="passes for latency")
+    parser.add_argument(
+        "--draw", type=Path, metavar="DIR", help="only draw the boxes into DIR"
+    )
     args = parser.parse_args()
     model_dir = Path(os.environ.get("DETECTOR_MODEL_DIR") or ROOT / "var" / "models")
     ground_truth = json.loads(args.annotations.read_text())
+    if args.draw:
+        draw_ground_truth(ground_truth, args.photos, args.draw)
+        return 0
     report: dict = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": "make eval  (bench/quality.py " + " ".join(sys.argv[1:]) + ")",
