@@ -10,9 +10,10 @@ BIN := $(VENV)/bin
 VAR := var
 export DETECTOR_MODEL_DIR ?= $(CURDIR)/$(VAR)/models
 export SAMPLES_DIR ?= $(CURDIR)/$(VAR)/samples
+EVAL_DIR ?= $(CURDIR)/$(VAR)/eval
 PIP_QUIET := --quiet --disable-pip-version-check
 
-.PHONY: help install models samples chainer start test test-fast lint format protos \
+.PHONY: help install models samples eval-photos eval chainer tfjs start test test-fast lint format protos \
         protos-check buildout bench browser-deps clean
 
 help:  ## This help
@@ -29,11 +30,17 @@ $(VENV)/.installed: $(BIN)/python constraints.txt pyproject.toml detector_servic
 
 install: $(VENV)/.installed  ## Create .venv with Plone, the add-on and the detector service
 
-models: install  ## Put the default model's weights in place (verified by sha256)
-	$(BIN)/detector-service fetch-model yolov3-tiny
+models: install  ## Put the models' weights in place (verified by sha256) and convert them
+	$(BIN)/detector-service fetch-model yolov3-tiny nanodet centernet
 
 samples:  ## Fetch sample photos (darknet's and scikit-image's)
 	bash scripts/fetch-samples.sh "$(SAMPLES_DIR)"
+
+eval-photos: install  ## Fetch the evaluation photos of bench/eval/photos.json (sha256 checked)
+	$(BIN)/python bench/fetch_eval_photos.py "$(EVAL_DIR)"
+
+eval: install models eval-photos  ## Detection quality of every model, side by side (docs/quality.md)
+	$(BIN)/python bench/quality.py --photos "$(EVAL_DIR)"
 
 $(CHAINER_VENV)/.installed: constraints-chainer.txt scripts/build-chainer-env.sh \
         scripts/chainercv/_nms_gpu_post.py scripts/chainercv/patch_sdist.py detector_service/pyproject.toml
@@ -42,13 +49,19 @@ $(CHAINER_VENV)/.installed: constraints-chainer.txt scripts/build-chainer-env.sh
 
 chainer: $(CHAINER_VENV)/.installed  ## Create .venv-chainer with the Chainer/ChainerCV backend
 
+TFJS := tests/tfjs
+$(TFJS)/node_modules/.package-lock.json: $(TFJS)/package.json $(TFJS)/package-lock.json
+	cd $(TFJS) && npm ci --no-audit --no-fund --silent
+
+tfjs: $(TFJS)/node_modules/.package-lock.json  ## TensorFlow.js (pure JS), the converter's reference in tests
+
 browser-deps:  ## Install Debian's chromium for the browser test (needs root or sudo)
 	bash scripts/install-chromium.sh
 
 start: install models samples  ## Install and run detector + Plone with a demo site
 	$(BIN)/python scripts/start.py
 
-test: install models samples chainer browser-deps  ## Run every test
+test: install models samples chainer browser-deps tfjs  ## Run every test
 	bash scripts/run-tests.sh $(VENV)
 
 test-fast: install  ## Run the unit tests only (pure logic, no processes)

@@ -45,6 +45,8 @@ RESULTS = ROOT / "bench" / "results"
 BIG_SIZE = (3000, 2000)
 BIG_BYTES = 2_000_000
 CONCURRENCY = (1, 2, 4, 8)
+# The catalogue's models that run here without internet, on the onnx backend.
+MODELS = ("yolov3-tiny", "nanodet", "centernet")
 
 
 def machine() -> dict:
@@ -99,13 +101,21 @@ def big_jpeg(samples_dir: Path) -> Path:
 
 
 def backend_inference(
-    python: Path, backend: str, model_dir: Path, image: Path, rounds: int
-) -> dict:
+    python: Path,
+    backend: str,
+    model_dir: Path,
+    image: Path,
+    rounds: int,
+    models: tuple[str, ...] = ("yolov3-tiny",),
+) -> list[dict]:
+    """bench/inference.py's report per model (measured interleaved in one process),
+    or one entry with the error."""
     command = [
         str(python),
         str(ROOT / "bench" / "inference.py"),
         "--backend",
         backend,
+        *(option for model in models for option in ("--model", model)),
         "--model-dir",
         str(model_dir),
         "--image",
@@ -115,8 +125,9 @@ def backend_inference(
     ]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode:
-        return {"backend": backend, "error": done.stderr.strip().splitlines()[-1:]}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+        error = done.stderr.strip().splitlines()[-1:]
+        return [{"backend": backend, "model": ", ".join(models), "error": error}]
+    return [json.loads(line) for line in done.stdout.strip().splitlines()]
 
 
 def decoding_costs(data: bytes, rounds: int) -> dict:
@@ -193,25 +204,15 @@ def throughput(address: str, data: bytes, requests_per_level: int) -> list[dict]
     return levels
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=30)
-    parser.add_argument("--chainer-rounds", type=int, default=8)
-    parser.add_argument("--requests", type=int, default=48, help="per concurrency")
-    args = parser.parse_args()
-    model_dir = Path(os.environ.get("DETECTOR_MODEL_DIR") or ROOT / "var" / "models")
-    samples_dir = Path(os.environ.get("SAMPLES_DIR") or ROOT / "var" / "samples")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    report: dict = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": "make bench  (bash bench/run.sh " + " ".join(sys.argv[1:]) + ")",
-        "machine": machine(),
-    }
-    big = big_jpeg(samples_dir)
+def measure_backends(
+    report: dict,
+    model_dir: Path,
+    samples_dir: Path,
+    big: Path,
+    args: argparse.Namespace,
+) -> None:
+    """yolov3-tiny on every backend, the decoding, gRPC and throughput."""
     data = big.read_bytes()
-    report["image"] = {"file": big.name, "bytes": len(data), "size": list(BIG_SIZE)}
-    print(f"image: {big} ({len(data) / 1e6:.2f} MB)", file=sys.stderr)
-
     pythons = [(ROOT / ".venv" / "bin" / "python", name) for name in ("onnx", "opencv")]
     chainer_python = ROOT / ".venv-chainer" / "bin" / "python"
     if chainer_python.is_file():
@@ -221,8 +222,8 @@ def main() -> int:
         for python, backend in pythons:
             rounds = args.chainer_rounds if backend == "chainer" else args.rounds
             print(f"inference: {backend} on {photo.name}", file=sys.stderr)
-            result = backend_inference(python, backend, model_dir, photo, rounds)
-            report["inference"].setdefault(photo.name, []).append(result)
+            results = backend_inference(python, backend, model_dir, photo, rounds)
+            report["inference"].setdefault(photo.name, []).extend(results)
 
     print("decoding", file=sys.stderr)
     report["decoding"] = decoding_costs(data, args.rounds)
@@ -239,6 +240,41 @@ def main() -> int:
                 entry["end_to_end"] = end_to_end(process.address, data, args.rounds)
             entry["throughput"] = throughput(process.address, data, args.requests)
             report["servers"].append(entry)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--chainer-rounds", type=int, default=8)
+    parser.add_argument("--requests", type=int, default=48, help="per concurrency")
+    parser.add_argument(
+        "--models-only",
+        action="store_true",
+        help="only the models side by side (onnx backend, in-process)",
+    )
+    args = parser.parse_args()
+    model_dir = Path(os.environ.get("DETECTOR_MODEL_DIR") or ROOT / "var" / "models")
+    samples_dir = Path(os.environ.get("SAMPLES_DIR") or ROOT / "var" / "samples")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    report: dict = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": "make bench  (bash bench/run.sh " + " ".join(sys.argv[1:]) + ")",
+        "machine": machine(),
+    }
+    big = big_jpeg(samples_dir)
+    data = big.read_bytes()
+    report["image"] = {"file": big.name, "bytes": len(data), "size": list(BIG_SIZE)}
+    print(f"image: {big} ({len(data) / 1e6:.2f} MB)", file=sys.stderr)
+
+    python = ROOT / ".venv" / "bin" / "python"
+    report["models"] = {}
+    for photo in (samples_dir / "dog.jpg", big):
+        print(f"models: {', '.join(MODELS)} on {photo.name}", file=sys.stderr)
+        report["models"][photo.name] = backend_inference(
+            python, "onnx", model_dir, photo, args.rounds, MODELS
+        )
+    if not args.models_only:
+        measure_backends(report, model_dir, samples_dir, big, args)
 
     report["machine"]["load_average_after"] = os.getloadavg()
     out = RESULTS / "results.json"

@@ -1,19 +1,24 @@
-"""In-process cost of one backend on one image, printed as JSON.
+"""In-process cost of one backend's models on one image, printed as JSON (one
+object per model, one per line).
 
 Run by bench.py in each backend's own virtualenv (Chainer lives in .venv-chainer),
-so every backend is measured by the same code. Three figures per backend:
+so every backend is measured by the same code. Three figures per model:
 
-- ``model``: the network alone on an already letterboxed (1, 3, 416, 416) tensor;
-- ``predict``: ``Backend.predict`` on decoded pixels (letterbox + network + YOLO
+- ``model``: the network alone on an already letterboxed input tensor;
+- ``predict``: ``Backend.predict`` on decoded pixels (letterbox + network +
   decoding + NMS);
 - ``pipeline``: what the server does per call, in-process: JPEG bytes -> safe
   (reduced) decoding -> predict -> boxes in the image's pixels.
+
+Several ``--model`` are measured in turn within each round (interleaved), so a
+machine whose load changes during the run slows them alike and their ratios hold.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from timing import timed
+from timing import interleaved
 
 import argparse
 import json
@@ -23,15 +28,8 @@ import sys
 import time
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--backend", required=True)
-    parser.add_argument("--model", default="yolov3-tiny")
-    parser.add_argument("--model-dir", type=Path, required=True)
-    parser.add_argument("--image", type=Path, required=True)
-    parser.add_argument("--rounds", type=int, default=30)
-    args = parser.parse_args()
-
+def subject(backend_name: str, model: str, model_dir: Path, data: bytes) -> dict:
+    """One loaded model: its report so far and the calls to time."""
     from detector_service.backends import load_backend
     from detector_service.config import ServerConfig
     from detector_service.decoding import ImageDecoder
@@ -40,7 +38,7 @@ def main() -> int:
     from detector_service.yolo import letterbox
 
     started = time.perf_counter()
-    backend = load_backend(args.backend, args.model, args.model_dir)
+    backend = load_backend(backend_name, model, model_dir)
     load_ms = (time.perf_counter() - started) * 1000.0
     info = backend.info
     defaults = ServerConfig()
@@ -49,34 +47,65 @@ def main() -> int:
         defaults.max_pixels,
         (info.input_width, info.input_height),
     )
-    data = args.image.read_bytes()
     pixels = decoder.decode(data).pixels
-    tensor, _ = letterbox(pixels, info.input_width, info.input_height)
-    batch = tensor[None]
     pipeline = DetectionPipeline(backend, decoder, defaults.min_score)
-
+    calls: dict[str, Callable[[], object]] = {
+        "predict": lambda: backend.predict([pixels]),
+        "pipeline": lambda: pipeline(data, DetectOptions()),
+    }
+    if hasattr(backend, "family"):  # models other than darknet's: their own input
+        inputs, _ = backend.family.prepare(pixels)
+        feeds = {backend.input_name: inputs[None], **backend.family.extra_inputs(1)}
+        calls["model_only"] = lambda: backend.session.run(None, feeds)
+    # ChainerCV's own YOLOv3 has no raw-heads entry point; darknet backends do.
+    elif hasattr(backend, "raw_outputs"):
+        batch = letterbox(pixels, info.input_width, info.input_height)[0][None]
+        calls["model_only"] = lambda: backend.raw_outputs(batch)
+    result = pipeline(data, DetectOptions())
     report = {
-        "backend": args.backend,
+        "backend": backend_name,
         "model": info.name,
+        "input_size": [info.input_width, info.input_height],
         "framework": info.framework,
         "python": platform.python_version(),
         "load_ms": load_ms,
-        "image": args.image.name,
         "decoded_size": list(pixels.shape[1::-1]),
+        "detections": [
+            {"label": d.label, "score": round(d.score, 3)} for d in result.detections
+        ],
     }
-    # ChainerCV's own YOLOv3 has no raw-heads entry point; darknet backends do.
-    if hasattr(backend, "raw_outputs"):
-        report["model_only"] = timed(lambda: backend.raw_outputs(batch), args.rounds)
-    report["predict"] = timed(lambda: backend.predict([pixels]), args.rounds)
-    report["pipeline"] = timed(lambda: pipeline(data, DetectOptions()), args.rounds)
-    result = pipeline(data, DetectOptions())
-    report["detections"] = [
-        {"label": d.label, "score": round(d.score, 3)} for d in result.detections
+    return {"report": report, "calls": calls}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--backend", required=True)
+    parser.add_argument("--model", action="append", help="repeatable")
+    parser.add_argument("--model-dir", type=Path, required=True)
+    parser.add_argument("--image", type=Path, required=True)
+    parser.add_argument("--rounds", type=int, default=30)
+    args = parser.parse_args()
+
+    data = args.image.read_bytes()
+    subjects = [
+        subject(args.backend, model, args.model_dir, data)
+        for model in args.model or ["yolov3-tiny"]
     ]
-    # Peak resident memory of this process: model, runtime and the runs above.
-    report["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    json.dump(report, sys.stdout)
-    print()
+    for kind in ("model_only", "predict", "pipeline"):
+        calls = {
+            index: entry["calls"][kind]
+            for index, entry in enumerate(subjects)
+            if kind in entry["calls"]
+        }
+        for index, figures in interleaved(calls, args.rounds).items():
+            subjects[index]["report"][kind] = figures
+    # Peak resident memory of this process: its models, runtime and the runs above.
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    for entry in subjects:
+        report = entry["report"]
+        report["image"] = args.image.name
+        report["peak_rss_mb"] = peak_rss_mb
+        print(json.dumps(report))
     return 0
 
 

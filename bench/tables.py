@@ -14,6 +14,10 @@ import sys
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def found(run: dict) -> str:
+    return ", ".join(f"{d['label']} {d['score']:.2f}" for d in run["detections"])
+
+
 def ms(entry: dict | None) -> str:
     return f"{entry['median_ms']:.1f}" if entry else "-"
 
@@ -39,12 +43,43 @@ def markdown(report: dict) -> str:
         "Medians in milliseconds (p10-p90 in results.json).",
         "",
     ]
+    for photo, runs in report.get("models", {}).items():
+        lines += _models_table(photo, runs)
+    if "inference" not in report:  # --models-only
+        return "\n".join(lines) + "\n"
     for photo, runs in report["inference"].items():
         lines += _inference_table(photo, runs)
     lines += _decoding_table(report["decoding"], image)
     lines += _end_to_end_table(report)
     lines += _throughput_table(report["servers"])
     return "\n".join(lines) + "\n"
+
+
+def _models_table(photo: str, runs: list[dict]) -> list[str]:
+    """The catalogue's models side by side: latency relative to yolov3-tiny's."""
+    ok = [run for run in runs if "error" not in run]
+    tiny = next((run for run in ok if run["model"] == "yolov3-tiny"), None)
+    lines = [
+        f"### Models side by side, {photo} (onnx backend, in-process, batch 1, "
+        "interleaved)",
+        "",
+        "| model | input | model only | predict | pipeline | vs yolov3-tiny "
+        "| load | detections (score >= 0.25) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for run in ok:
+        pipeline = run["pipeline"]["median_ms"]
+        versus = ratio(pipeline, tiny["pipeline"]["median_ms"]) if tiny else "-"
+        width, height = run.get("input_size", ("?", "?"))
+        lines.append(
+            f"| {run['model']} | {width}x{height} | {ms(run.get('model_only'))} "
+            f"| {ms(run['predict'])} | {pipeline:.1f} | {versus} "
+            f"| {run['load_ms']:.0f} | {found(run)} |"
+        )
+    for run in runs:
+        if "error" in run:
+            lines.append(f"| {run['model']} | failed: {run['error']} |||||||")
+    return [*lines, ""]
 
 
 def _inference_table(photo: str, runs: list[dict]) -> list[str]:
@@ -64,11 +99,10 @@ def _inference_table(photo: str, runs: list[dict]) -> list[str]:
             if model_only and onnx
             else "-"
         )
-        found = ", ".join(f"{d['label']} {d['score']:.2f}" for d in run["detections"])
         lines.append(
             f"| {run['backend']} | {run['framework']} | {ms(model_only)} | {versus} "
             f"| {ms(run['predict'])} | {ms(run['pipeline'])} "
-            f"| {run['load_ms']:.0f} | {run['peak_rss_mb']:.0f} | {found} |"
+            f"| {run['load_ms']:.0f} | {run['peak_rss_mb']:.0f} | {found(run)} |"
         )
     for run in runs:
         if "error" in run:

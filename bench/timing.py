@@ -32,3 +32,20 @@ def summary(samples: list[float]) -> dict:
         "p90_ms": ordered[(len(ordered) * 9) // 10],
         "rounds": len(ordered),
     }
+
+
+def interleaved(
+    calls: dict[object, Callable[[], object]], rounds: int, warmup: int = 2
+) -> dict[object, dict]:
+    """Each of ``calls`` timed as :func:`timed` does, but taking turns within each
+    round: a load that comes and goes slows every call alike."""
+    for _ in range(warmup):
+        for call in calls.values():
+            call()
+    samples: dict[object, list[float]] = {key: [] for key in calls}
+    for _ in range(rounds):
+        for key, call in calls.items():
+            started = time.perf_counter()
+            call()
+            samples[key].append((time.perf_counter() - started) * 1000.0)
+    return {key: summary(values) for key, values in samples.items()}

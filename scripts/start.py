@@ -134,7 +134,7 @@ def main() -> None:
     write_instance()
     detector = DetectorProcess(
         backend=os.environ.get("DETECTOR_BACKEND", "onnx"),
-        model=os.environ.get("DETECTOR_MODEL", "yolov3-tiny"),
+        model=os.environ.get("DETECTOR_MODEL") or None,  # else serve's default
         extra_args=["--port", str(DETECTOR_PORT)],
     )
     # Ctrl-C reaches the whole process group; children handle it themselves, and we

@@ -77,6 +77,23 @@ class DetectionOverRestTests(DetectorSiteTestCase):
         items = self.owner.get(collection.json()["@id"]).json()["items"]
         assert [item["@id"] for item in items] == [url]
 
+    def test_minimum_score_per_label_set_in_the_control_panel(self):
+        panel = "/@controlpanels/objectdetection"
+        bad = self.owner.patch(panel, json={"label_min_scores": ["sheep=high"]})
+        assert bad.status_code == 400, bad.text
+        assert "is not a number" in bad.text
+        # person.jpg: dog, person and horse above 0.9; a sheep at about 0.33.
+        ok = self.owner.patch(panel, json={"label_min_scores": ["sheep=0.5"]})
+        assert ok.status_code == 204, ok.text
+
+        url = self.upload("person.jpg")
+        body = self.wait_until_done(url)
+        assert any(d["label"] == "sheep" for d in body["detections"])
+        assert "sheep" not in body["labels"] and "horse" in body["labels"]
+        assert body["label_min_scores"] == {"sheep": 0.5}
+        assert url not in self.search(detected_objects="sheep")
+        assert url in self.search(detected_objects="horse")
+
     def test_labels_are_searchable_in_german_and_japanese(self):
         url = self.upload("dog.jpg")
         self.wait_until_done(url)
@@ -205,6 +222,7 @@ class DetectionOverRestTests(DetectorSiteTestCase):
         assert status["counts"]["done"] == 1
         assert status["detector"]["status"] == "SERVING"
         assert status["detector"]["model"]["name"] == "yolov3-tiny"
+        assert status["recorded_model"]["name"] == "yolov3-tiny"
 
         backfill = self.owner.post("/@detection-backfill", json={"mode": "all"})
         assert backfill.status_code == 202, backfill.text

@@ -117,6 +117,12 @@ class StatusViewTests(UiTestCase):
         assert f"{STATIC}/status.js" in page.text
         assert "@@objectdetection-controlpanel" in page.text
 
+    def test_control_panel_offers_minimum_scores_per_label(self):
+        page = self.page("@@objectdetection-controlpanel", user="siteadmin")
+        assert page.status_code == 200
+        assert "form.widgets.label_min_scores" in page.text
+        assert "Minimum score per label" in page.text
+
 
 class TranslationTests(UiTestCase):
     def check_language(self, language, dog, heading, hide):

@@ -436,4 +436,4 @@ def test_missing_weights_are_a_clear_startup_error(tmp_path):
         process.start()
     message = str(failed.value)
     assert "exited with status 2" in message
-    assert "fetch-model yolov3-tiny" in message
+    assert "fetch-model nanodet" in message  # the default model

@@ -68,6 +68,19 @@ def generate_client(folder: Path) -> Path:
     return script
 
 
+def ask(script: Path, address: str, photo: Path) -> dict:
+    """The 2018 client's reply for ``photo``: boxes, classes, confs."""
+    run = subprocess.run(
+        [sys.executable, str(script), address, str(photo)],
+        cwd=script.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout)
+
+
 def test_2018_client_streams_a_big_photo_and_finds_the_dog(
     detector, samples_dir, tmp_path
 ):
@@ -78,15 +91,7 @@ def test_2018_client_streams_a_big_photo_and_finds_the_dog(
         image.resize((3000, 2250)).save(out, "JPEG", quality=95)
     photo.write_bytes(out.getvalue())
     assert photo.stat().st_size > 1024 * 1024  # several chunks
-    run = subprocess.run(
-        [sys.executable, str(script), detector.address, str(photo)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert run.returncode == 0, run.stderr
-    reply = json.loads(run.stdout)
+    reply = ask(script, detector.address, photo)
     assert {"dog", "bicycle"} <= set(reply["classes"])
     assert len(reply["boxes"]) == len(reply["classes"]) == len(reply["confs"])
     # [y_min, x_min, y_max, x_max] in the pixels of the 3000x2250 upload: the dog

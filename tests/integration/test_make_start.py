@@ -66,7 +66,7 @@ def test_start_serves_the_demo_and_ctrl_c_stops_everything(
     plone_port, detector_port = free_port(), free_port()
     log = (tmp_path / "start.log").open("w+")
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "DETECTOR_MODEL"},
         "PLONE_PORT": str(plone_port),
         "DETECTOR_PORT": str(detector_port),
         "PLONE_INSTANCE_DIR": str(tmp_path / "instance"),
@@ -98,6 +98,8 @@ def test_start_serves_the_demo_and_ctrl_c_stops_everything(
 
         with DetectorClient(f"127.0.0.1:{detector_port}", timeout=5) as client:
             assert client.health() == "SERVING"
+            # The default of docs/quality.md, no DETECTOR_MODEL given.
+            assert client.model_info().name == "nanodet"
         admin = requests.Session()
         admin.auth = ("admin", "demo-secret")
         admin.headers["Accept"] = "application/json"

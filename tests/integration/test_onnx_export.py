@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from detector_service import cli
 from detector_service import models
+from detector_service import onnx_cache
 from detector_service.backends.onnx import OnnxBackend
 from detector_service.backends.opencv import OpenCVBackend
-from detector_service.darknet import onnx_export
 from detector_service.darknet.cfg import read_cfg
 from detector_service.darknet.onnx_export import convert
 from detector_service.darknet.onnx_export import converted_model
 from detector_service.darknet.onnx_export import CONVERTER_VERSION
-from detector_service.darknet.onnx_export import is_verified
 from detector_service.models import locate
 from detector_service.models import ModelFiles
+from detector_service.onnx_cache import is_verified
 from detector_service.yolo import letterbox
 from pathlib import Path
 from PIL import Image
@@ -121,7 +121,7 @@ def test_a_damaged_cached_conversion_is_converted_again(tmp_path, caplog):
     files = toy_model(tmp_path, seed=4)
     path = converted_model(files)
     path.write_bytes(b"not a model")
-    with caplog.at_level(logging.WARNING, "detector_service.onnx_export"):
+    with caplog.at_level(logging.WARNING, "detector_service.onnx_cache"):
         assert converted_model(files) == path
     assert "converting the model again" in caplog.text
     assert is_verified(path)
@@ -146,14 +146,14 @@ def test_a_read_only_model_folder_falls_back_to_the_users_own_cache(
     models_dir.mkdir()
     files = toy_model(models_dir, seed=6)
     monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
-    write = onnx_export._write_atomically
+    write = onnx_cache._write_atomically
 
     def read_only_models(path: Path, data) -> None:
         if path.parent == models_dir:
             raise PermissionError(f"read-only: {path}")
         write(path, data)
 
-    monkeypatch.setattr(onnx_export, "_write_atomically", read_only_models)
+    monkeypatch.setattr(onnx_cache, "_write_atomically", read_only_models)
     path = converted_model(files)
     assert path.parent == cache / "detector-service" / "onnx"
     assert path.parent.stat().st_mode & 0o777 == 0o700

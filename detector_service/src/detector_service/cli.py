@@ -10,6 +10,7 @@ from detector_service.types import DetectionResult
 from detector_service.types import DetectOptions
 from detector_service.types import ModelInfo
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import argparse
 import json
@@ -17,9 +18,15 @@ import os
 import sys
 
 
+if TYPE_CHECKING:
+    from detector_service.backends.base import Backend
+
+
 try:
     from detector_service import config as server_config
+    from detector_service.models import DEFAULT_MODEL
     from detector_service.models import model_dir_from_env
+    from detector_service.models import ModelFiles
 except ModuleNotFoundError as exc:  # the client alone was installed
     raise SystemExit(
         f"detector-service: {exc.name} is missing; the command needs the server's "
@@ -77,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         "fetch-model",
         help="put a model's verified weights (and its ONNX conversion) in place",
     )
-    fetch.add_argument("name", default="yolov3-tiny", nargs="?")
+    fetch.add_argument("names", nargs="*", default=[DEFAULT_MODEL], metavar="NAME")
     fetch.add_argument("--model-dir", type=Path, default=model_dir_from_env())
     fetch.set_defaults(run=run_fetch_model)
 
@@ -110,14 +117,42 @@ def _add_target_arguments(parser: argparse.ArgumentParser) -> None:
     )
     local.add_argument("--backend", default=os.environ.get("DETECTOR_BACKEND", "onnx"))
     local.add_argument(
-        "--model", default=os.environ.get("DETECTOR_MODEL", "yolov3-tiny")
+        "--model", default=os.environ.get("DETECTOR_MODEL") or DEFAULT_MODEL
     )
     local.add_argument("--model-dir", type=Path, default=model_dir_from_env())
+    local.add_argument(
+        "--model-file",
+        type=Path,
+        default=os.environ.get("DETECTOR_MODEL_FILE") or None,
+        help="your own ONNX export instead of --model",
+    )
+    local.add_argument(
+        "--model-family", default=os.environ.get("DETECTOR_MODEL_FAMILY", "")
+    )
+    local.add_argument(
+        "--labels-file",
+        type=Path,
+        default=os.environ.get("DETECTOR_LABELS_FILE") or None,
+    )
+
+
+def load_model(settings: argparse.Namespace | server_config.ServerConfig) -> Backend:
+    """The backend and model that ``serve``'s settings or ``--local``'s options
+    name (the same attribute names)."""
+    from detector_service.backends import load_backend
+
+    return load_backend(
+        settings.backend,
+        settings.model,
+        settings.model_dir,
+        model_file=settings.model_file,
+        model_family=settings.model_family,
+        labels_file=settings.labels_file,
+    )
 
 
 def run_serve(args: argparse.Namespace) -> int:
     from detector_service import logs
-    from detector_service.backends import load_backend
     from detector_service.server import serve
 
     logs.configure()
@@ -126,9 +161,7 @@ def run_serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"detector-service serve: {exc}", file=sys.stderr)
         return 2
-    return serve(
-        config, lambda: load_backend(config.backend, config.model, config.model_dir)
-    )
+    return serve(config, lambda: load_model(config))
 
 
 def run_detect(args: argparse.Namespace) -> int:
@@ -163,27 +196,46 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_fetch_model(args: argparse.Namespace) -> int:
-    from detector_service.models import fetch
+    from detector_service.models import fetch_all
     from detector_service.models import locate
     from rich.console import Console
 
-    path = fetch(args.name, args.model_dir)
-    files = locate(args.name, args.model_dir)
-    if files.spec.format == "darknet":
-        console = Console(stderr=True)
+    console = Console(stderr=True)
+    paths = fetch_all(args.names, args.model_dir, console)
+    for name in args.names:
+        files = locate(name, args.model_dir)
+        if files.spec.format not in CONVERTED_FORMATS:
+            continue
         try:
-            from detector_service.darknet.onnx_export import converted_model
+            converted_model = CONVERTED_FORMATS[files.spec.format]()
         except ImportError:
             console.print("no ONNX conversion: the onnx extra is not installed")
-        else:
-            # The onnx backend's file: (re)built here unless it matches its checksum.
-            onnx_path = converted_model(files)
-            console.print(
-                f"[green]✓[/] {files.name}: ONNX conversion in place and verified "
-                f"({onnx_path})"
-            )
-    print(path)
+            continue
+        # The onnx backend's file: (re)built here unless it matches its checksum.
+        onnx_path = converted_model(files)
+        console.print(
+            f"[green]✓[/] {files.name}: ONNX conversion in place and verified "
+            f"({onnx_path})"
+        )
+    print("\n".join(str(path) for path in paths))
     return 0
+
+
+def _darknet_converter() -> Callable[[ModelFiles], Path]:
+    from detector_service.darknet.onnx_export import converted_model
+
+    return converted_model
+
+
+def _tfjs_converter() -> Callable[[ModelFiles], Path]:
+    from detector_service.tfjs.onnx_export import converted_model
+
+    return converted_model
+
+
+# Model formats the onnx backend runs converted, and their converters (imported
+# only when used: they need the onnx extra).
+CONVERTED_FORMATS = {"darknet": _darknet_converter, "tfjs": _tfjs_converter}
 
 
 def _connect(
@@ -191,12 +243,11 @@ def _connect(
 ) -> tuple[Callable[[bytes, DetectOptions], DetectionResult], Callable[[], ModelInfo]]:
     """``detect`` and ``info`` through a server, or on a model loaded here."""
     if args.local:
-        from detector_service.backends import load_backend
         from detector_service.decoding import ImageDecoder
         from detector_service.pipeline import DetectionPipeline
 
         defaults = server_config.ServerConfig()
-        backend = load_backend(args.backend, args.model, args.model_dir)
+        backend = load_model(args)
         decoder = ImageDecoder(
             defaults.max_message_bytes,
             defaults.max_pixels,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import fields
+from detector_service.models import DEFAULT_MODEL
 from detector_service.models import DEFAULT_MODEL_DIR
 from pathlib import Path
 
@@ -21,8 +22,13 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 50051
     backend: str = "onnx"
-    model: str = "yolov3-tiny"
+    model: str = DEFAULT_MODEL
     model_dir: Path = DEFAULT_MODEL_DIR
+    # An operator's own ONNX export instead of a catalogue model: the file, its
+    # family (detector_service.families) and its labels, one per line.
+    model_file: Path | None = None
+    model_family: str = ""
+    labels_file: Path | None = None
     # Inference threads; each runs one image at a time through the backend.
     workers: int = 1
     # Calls waiting for a worker; beyond this the server answers RESOURCE_EXHAUSTED.
@@ -60,6 +66,13 @@ class ServerConfig:
             raise ValueError("drain and grace must not be negative")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ValueError("TLS needs both a certificate and a key file")
+        if self.model_file and not (self.model_family and self.labels_file):
+            raise ValueError(
+                "a model file needs --model-family (yolox, yolov5, yolov8, rtdetr, "
+                "nanodet, centernet) and --labels-file"
+            )
+        if not self.model_file and (self.model_family or self.labels_file):
+            raise ValueError("--model-family and --labels-file need --model-file")
 
     @property
     def tls(self) -> bool:
@@ -102,7 +115,7 @@ def from_arguments(args: argparse.Namespace) -> ServerConfig:
 
 
 def _converter(name: str, default: object):
-    if name in {"model_dir", "tls_cert", "tls_key"}:
+    if name in {"model_dir", "tls_cert", "tls_key", "model_file", "labels_file"}:
         return Path
     if isinstance(default, int):
         return int

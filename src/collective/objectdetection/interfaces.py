@@ -1,9 +1,19 @@
 """The add-on's browser layer and its settings schema (registry records)."""
 
 from collective.objectdetection import _
+from collective.objectdetection.thresholds import parse_label_min_score
 from plone.app.contenttypes.interfaces import IPloneAppContenttypesLayer
 from zope import schema
 from zope.interface import Interface
+from zope.interface import Invalid
+
+
+def _valid_label_min_score(line: str) -> bool:
+    try:
+        parse_label_min_score(line)
+    except ValueError as error:
+        raise Invalid(str(error)) from error
+    return True
 
 
 class IObjectDetectionLayer(IPloneAppContenttypesLayer):
@@ -60,6 +70,17 @@ class IDetectionSettings(Interface):
         min=0.0,
         max=1.0,
         required=True,
+    )
+
+    label_min_scores = schema.List(
+        title=_("Minimum score per label"),
+        description=_(
+            "One line per label, such as person=0.4 or tie=0.6: that label is "
+            "indexed from its own minimum score instead of the one above."
+        ),
+        value_type=schema.TextLine(constraint=_valid_label_min_score),
+        default=[],
+        required=False,
     )
 
     label_allow_list = schema.List(

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from collective.objectdetection.interfaces import IDetectionSettings
+from collective.objectdetection.thresholds import parse_label_min_scores
 from dataclasses import dataclass
+from dataclasses import field
 from plone.registry.interfaces import IRegistry
+from types import MappingProxyType
 from zope.component import queryUtility
 
 
@@ -20,6 +23,10 @@ class DetectionSettings:
     root_certificates_path: str = ""
     token: str = ""
     min_score: float = 0.3
+    # label -> its own minimum score, used instead of min_score for that label
+    label_min_scores: MappingProxyType = field(
+        default_factory=lambda: MappingProxyType({})
+    )
     label_allow_list: tuple[str, ...] = ()
     enabled_types: tuple[str, ...] = ("Image",)
     excluded_paths: tuple[str, ...] = ()
@@ -74,6 +81,9 @@ def get_settings() -> DetectionSettings:
         root_certificates_path=read("root_certificates_path") or "",
         token=read("token") or "",
         min_score=float(read("min_score")),
+        label_min_scores=MappingProxyType(
+            parse_label_min_scores(read("label_min_scores") or ())
+        ),
         label_allow_list=_tuple(read("label_allow_list")),
         enabled_types=_tuple(read("enabled_types")),
         excluded_paths=_tuple(read("excluded_paths")),

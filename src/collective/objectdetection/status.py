@@ -70,6 +70,29 @@ def detector_health() -> dict:
     return answer
 
 
+# Recently changed items looked at for the model of the stored detections.
+RECENT_RECORDS = 20
+
+
+def recorded_model() -> dict | None:
+    """The model of the latest detection stored on the site's content (of the
+    recently changed items): what is in use even while the detector is down."""
+    catalog = api.portal.get_tool("portal_catalog")
+    brains = catalog.unrestrictedSearchResults(
+        detection_status=storage.DONE, sort_on="modified", sort_order="descending"
+    )[:RECENT_RECORDS]
+    records = [storage.get_record(brain._unrestrictedGetObject()) for brain in brains]
+    dated = [r for r in records if r is not None and r.model_name and r.detected_at]
+    if not dated:
+        return None
+    latest = max(dated, key=lambda record: record.detected_at)
+    return {
+        "name": latest.model_name,
+        "version": latest.model_version,
+        "detected_at": latest.detected_at.isoformat(),
+    }
+
+
 def recent_failures() -> list[dict]:
     catalog = api.portal.get_tool("portal_catalog")
     brains = catalog.unrestrictedSearchResults(
@@ -98,6 +121,7 @@ def site_status(site) -> dict:
             "mode": get_settings().processing_mode,
         },
         "detector": detector_health(),
+        "recorded_model": recorded_model(),
         "backfill": backfill_progress(site),
         "failures": recent_failures(),
     }

@@ -7,11 +7,14 @@ added labels, kept across runs) live side by side but apart.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from collections.abc import Mapping
+from collective.objectdetection.thresholds import min_score_for
 from datetime import datetime
 from datetime import UTC
 from detector_service.types import Detection
 from detector_service.types import DetectionResult
 from persistent import Persistent
+from types import MappingProxyType
 from zope.annotation.interfaces import IAnnotations
 
 
@@ -23,6 +26,7 @@ DONE = "done"
 FAILED = "failed"
 SKIPPED = "skipped"
 STATUSES = (NONE, PENDING, DONE, FAILED, SKIPPED)
+EMPTY: Mapping[str, float] = MappingProxyType({})
 
 
 def _now() -> datetime:
@@ -153,15 +157,25 @@ class DetectionRecord(Persistent):
             self.added_labels = _labels(added_labels)
         self.updated_at = _now()
 
-    def machine_labels(self, min_score: float) -> tuple[str, ...]:
-        return _labels(d["label"] for d in self.detections if d["score"] >= min_score)
+    def machine_labels(
+        self, min_score: float, label_min_scores: Mapping[str, float] = EMPTY
+    ) -> tuple[str, ...]:
+        return _labels(
+            d["label"]
+            for d in self.detections
+            if d["score"] >= min_score_for(d["label"], min_score, label_min_scores)
+        )
 
-    def effective_labels(self, min_score: float) -> tuple[str, ...]:
-        """What is indexed: machine labels at ``min_score`` or better, minus hidden,
-        plus added."""
+    def effective_labels(
+        self, min_score: float, label_min_scores: Mapping[str, float] = EMPTY
+    ) -> tuple[str, ...]:
+        """What is indexed: machine labels at ``min_score`` or better (or at their
+        own minimum in ``label_min_scores``), minus hidden, plus added."""
         hidden = set(self.hidden_labels)
         machine = {
-            label for label in self.machine_labels(min_score) if label not in hidden
+            label
+            for label in self.machine_labels(min_score, label_min_scores)
+            if label not in hidden
         }
         return _labels(machine | set(self.added_labels))
 

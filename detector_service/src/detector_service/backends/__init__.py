@@ -9,6 +9,7 @@ from __future__ import annotations
 from detector_service.backends.base import Backend
 from detector_service.models import locate
 from detector_service.models import ModelUnavailable
+from detector_service.models import own_model
 from pathlib import Path
 
 import importlib
@@ -35,9 +36,18 @@ class BackendUnavailable(ModelUnavailable):
 
 
 def load_backend(
-    backend: str, model: str, model_dir: Path, **options: object
+    backend: str,
+    model: str,
+    model_dir: Path,
+    *,
+    model_file: Path | None = None,
+    model_family: str = "",
+    labels_file: Path | None = None,
+    **options: object,
 ) -> Backend:
-    """The named backend with the model loaded, ready to ``predict``."""
+    """The named backend with the model loaded, ready to ``predict``: the
+    catalogue's ``model`` from ``model_dir``, or an operator's own ONNX export
+    (``model_file`` of ``model_family``, class names in ``labels_file``)."""
     if backend not in BACKENDS:
         raise BackendUnavailable(
             f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}"
@@ -49,4 +59,13 @@ def load_backend(
         raise BackendUnavailable(
             f"the {backend} backend needs {error.name or 'a missing module'}: {install}"
         ) from error
-    return module.load(locate(model, Path(model_dir)), **options)
+    if model_file is None:
+        files = locate(model, Path(model_dir))
+    elif not model_family or labels_file is None:
+        raise ModelUnavailable(
+            "a model file needs its family (--model-family, e.g. yolox, yolov5, "
+            "yolov8, rtdetr) and its labels file (--labels-file)"
+        )
+    else:
+        files = own_model(Path(model_file), model_family, Path(labels_file))
+    return module.load(files, **options)

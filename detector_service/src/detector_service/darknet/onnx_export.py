@@ -21,27 +21,21 @@ from detector_service.darknet.layers import route_sources
 from detector_service.darknet.layers import shortcut_source
 from detector_service.darknet.weights import WeightsReader
 from detector_service.models import ModelFiles
-from detector_service.models import sha256_of
-from detector_service.models import user_cache_dir
+from detector_service.onnx_cache import converted_model as cached_conversion
+from detector_service.onnx_cache import write_model
 from onnx import helper
 from onnx import numpy_helper
 from onnx import TensorProto
 from pathlib import Path
 
-import hashlib
-import logging
 import numpy as np
 import onnx
-import re
-import tempfile
 
 
 # Bump when the graph this module builds changes, so cached .onnx files are rebuilt.
 CONVERTER_VERSION = 1
 OPSET = 17
 INPUT_NAME = "images"
-
-log = logging.getLogger("detector_service.onnx_export")
 
 
 class _Graph(NetworkBuilder[str]):
@@ -190,72 +184,18 @@ def export(
     """Write the converted model to ``onnx_path``, and its sha256 next to it in
     ``<name>.sha256``, each atomically."""
     model = convert(cfg, WeightsReader(weights_path), model_name, input_size)
-    data = model.SerializeToString()
-    _write_atomically(onnx_path, data)
-    _write_atomically(_checksum_path(onnx_path), hashlib.sha256(data).hexdigest())
-    return onnx_path
-
-
-def _write_atomically(path: Path, data: bytes | str) -> None:
-    # A partial file of its own: several servers may convert at the same time.
-    with tempfile.NamedTemporaryFile(
-        dir=path.parent, prefix=path.name, suffix=".partial", delete=False
-    ) as partial:
-        partial.write(data.encode() if isinstance(data, str) else data)
-    Path(partial.name).replace(path)
-
-
-def _checksum_path(onnx_path: Path) -> Path:
-    return onnx_path.with_name(onnx_path.name + ".sha256")
-
-
-def is_verified(onnx_path: Path) -> bool:
-    """Whether ``onnx_path`` is whole and the one this converter wrote: its sha256
-    matches the one recorded when it was converted."""
-    checksum = _checksum_path(onnx_path)
-    if not onnx_path.is_file() or not checksum.is_file():
-        return False
-    return checksum.read_text().strip() == sha256_of(onnx_path)
+    return write_model(onnx_path, model.SerializeToString())
 
 
 def converted_model(files: ModelFiles) -> Path:
-    """The ONNX file converted from a located darknet model, built on first use.
-
-    The file sits next to the weights, named after their sha256 and this converter's
-    version, so new weights or a changed converter get a new file (and the older
-    conversions of the model go). It is used only if it matches the sha256 recorded
-    at conversion; a damaged or unrecorded file is converted again from the
-    verified weights. A read-only model folder falls back to this user's own cache
-    (``~/.cache/detector-service/onnx``), never a folder other users can write.
-    """
+    """The ONNX file converted from a located darknet model, built on first use and
+    cached by the weights' digest (:mod:`detector_service.onnx_cache`)."""
     spec = files.spec
-    filename = f"{spec.name}-{files.version}-c{CONVERTER_VERSION}.onnx"
-    stale = re.compile(rf"{re.escape(spec.name)}-[0-9a-f]{{12}}-c\d+\.onnx(\.sha256)?")
-    for folder in (files.weights.parent, user_cache_dir() / "onnx"):
-        path = folder / filename
-        if is_verified(path):
-            return path
-        try:
-            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            if path.exists():
-                log.warning(
-                    "converting the model again: the cached ONNX file does not "
-                    "match the checksum recorded at its conversion",
-                    extra={"fields": {"path": str(path)}},
-                )
-            export(
-                read_cfg(files.cfg),
-                files.weights,
-                path,
-                spec.name,
-                (spec.input_width, spec.input_height),
-            )
-        except PermissionError:
-            continue
-        for old in folder.glob(f"{spec.name}-*.onnx*"):
-            if old.name not in (path.name, _checksum_path(path).name) and (
-                stale.fullmatch(old.name)
-            ):
-                old.unlink(missing_ok=True)
-        return path
-    raise PermissionError(f"no writable folder for {filename}")
+    size = (spec.input_width, spec.input_height)
+
+    def build() -> bytes:
+        cfg = read_cfg(files.cfg)
+        model = convert(cfg, WeightsReader(files.weights), spec.name, size)
+        return model.SerializeToString()
+
+    return cached_conversion(files, CONVERTER_VERSION, build)

@@ -43,6 +43,7 @@ STATUS_MESSAGES = {
     "retry_label": _("Retry detection of ${title}"),
     "no_failures": _("No failures."),
     "no_model": _("No model information."),
+    "recorded_model": _("${model} (from the stored detections)"),
     "progress": _("${processed} of ${total}"),
     "running": _("Running"),
     "finished": _("Finished"),

@@ -14,10 +14,12 @@ from zope.interface import providedBy
 
 
 def effective_labels(obj) -> tuple[str, ...]:
+    """The labels indexed for ``obj``: the one place the minimum scores apply."""
     record = storage.get_record(obj)
     if record is None:
         return ()
-    return record.effective_labels(get_settings().min_score)
+    settings = get_settings()
+    return record.effective_labels(settings.min_score, settings.label_min_scores)
 
 
 @indexer(Interface)

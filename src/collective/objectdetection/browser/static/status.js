@@ -52,12 +52,16 @@ class StatusPage {
     show(status) {
         const detector = status.detector;
         const model = detector.model;
+        const recorded = status.recorded_model;
         this.part(".od-detector-status").textContent = detector.status;
         this.part(".od-detector-status").dataset.odHealth = detector.status;
         this.part(".od-detector-addresses").textContent = detector.addresses.join(", ");
+        // While the detector does not answer, the stored detections say which model.
         this.part(".od-detector-model").textContent = model
             ? [model.name, model.version, model.framework].filter(Boolean).join(" · ")
-            : this.t("no_model");
+            : recorded
+              ? this.t("recorded_model", { model: `${recorded.name} ${recorded.version}` })
+              : this.t("no_model");
         this.part(".od-detector-error").textContent = detector.error || "–";
         this.part(".od-queue").textContent = `${status.queue.length} (${status.queue.mode})`;
         for (const row of this.root.querySelectorAll("tr[data-od-status]")) {

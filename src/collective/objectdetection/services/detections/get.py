@@ -1,6 +1,7 @@
 """GET @detections: what was found in the item's image (also ?expand=detections)."""
 
 from collective.objectdetection import storage
+from collective.objectdetection.indexers.indexers import effective_labels
 from collective.objectdetection.interfaces import IObjectDetectionLayer
 from collective.objectdetection.labels import label_title
 from collective.objectdetection.permissions import can_edit_detections
@@ -19,12 +20,12 @@ def _iso(value) -> str | None:
 def serialize_record(context, request) -> dict:
     """The REST shape of the item's record (see docs/plone-addon.md)."""
     record = storage.get_record(context) or storage.DetectionRecord()
-    min_score = get_settings().min_score
+    settings = get_settings()
     hidden = set(record.hidden_labels)
     return {
         "@id": f"{context.absolute_url()}/@detections",
         "status": record.status,
-        "labels": list(record.effective_labels(min_score)),
+        "labels": list(effective_labels(context)),
         "detections": [
             {
                 "label": d["label"],
@@ -55,7 +56,8 @@ def serialize_record(context, request) -> dict:
             if record.model_name
             else None
         ),
-        "min_score": min_score,
+        "min_score": settings.min_score,
+        "label_min_scores": dict(settings.label_min_scores),
         "attempts": record.attempts,
         "error": record.error,
         "detected_at": _iso(record.detected_at),
