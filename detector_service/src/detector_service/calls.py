@@ -1,6 +1,7 @@
-"""What every servicer method shares: the model slot, the call's deadline, errors
-as status codes, request logs and metrics. Both contracts (``detection.v1`` and the
-2018 ``MLServer``) run their calls through one :class:`CallHandler`.
+"""What the servicers of both contracts (``detection.v1`` and the 2018 ``MLServer``)
+share: the loaded model, waiting for a detection, reading an uploaded stream, and
+:class:`CallFailed`, how they end a call with a status code. Logs, metrics, the
+deadline's bound and refusals are the interceptor's (``interceptors.py``).
 """
 
 from __future__ import annotations
@@ -14,20 +15,15 @@ from detector_service.errors import InvalidImage
 from detector_service.inference import CallGone
 from detector_service.inference import InferenceQueue
 from detector_service.inference import QueueFull
-from detector_service.metrics import ServerMetrics
 from detector_service.types import DetectionResult
 from detector_service.types import DetectOptions
 from detector_service.types import ModelInfo
 from typing import TypeVar
 
 import grpc
-import logging
 import threading
-import time
 
 
-log = logging.getLogger("detector_service.calls")
-T = TypeVar("T")
 M = TypeVar("M")
 
 
@@ -40,27 +36,23 @@ class CallFailed(Exception):
         self.message = message
 
 
-class CallHandler:
-    """Runs calls against the loaded model, or refuses them while there is none
-    and once the server is shutting down.
+class ModelCalls:
+    """What the servicers of both contracts ask of the model: its description, a
+    detection, an uploaded image read from a stream. Unavailable until the model
+    is loaded.
 
-    Every call gets a deadline: the caller's, but never more than
-    ``max_call_seconds`` away (a call without a deadline has an infinite one).
+    Waits end by the call's deadline, ``context.time_remaining()``, which the
+    server's interceptor bounds by ``max_call_seconds`` (named in the messages).
     """
 
-    def __init__(
-        self, metrics: ServerMetrics, max_bytes: int, max_call_seconds: float
-    ) -> None:
-        self.metrics = metrics
+    def __init__(self, max_bytes: int, max_call_seconds: float) -> None:
         self.max_bytes = max_bytes
         self.max_call_seconds = max_call_seconds
         self.queue: InferenceQueue | None = None
         self.info: ModelInfo | None = None
-        self.closing = threading.Event()
 
     def model_loaded(self, queue: InferenceQueue, info: ModelInfo) -> None:
         self.queue, self.info = queue, info
-        self.metrics.set_model(info)
 
     def model_info(self) -> ModelInfo:
         if self.info is None:
@@ -74,13 +66,9 @@ class CallHandler:
             )
 
     def detect(
-        self,
-        data: bytes,
-        options: DetectOptions,
-        context: grpc.ServicerContext,
-        deadline: float,
+        self, data: bytes, options: DetectOptions, context: grpc.ServicerContext
     ) -> DetectionResult:
-        """Queue one detection and wait for it until ``deadline``."""
+        """Queue one detection and wait for it until the call's deadline."""
         if self.queue is None:
             raise CallFailed(grpc.StatusCode.UNAVAILABLE, "the model is still loading")
         check_options(options)
@@ -89,7 +77,7 @@ class CallHandler:
         except QueueFull as exc:
             raise CallFailed(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc)) from exc
         try:
-            return future.result(timeout=_seconds_until(deadline))
+            return future.result(timeout=context.time_remaining())
         except FutureTimeout as exc:
             future.cancel()
             raise CallFailed(
@@ -103,11 +91,14 @@ class CallHandler:
             raise CallFailed(grpc.StatusCode.INVALID_ARGUMENT, str(exc)) from exc
 
     def receive(
-        self, messages: Iterator[M], chunk: Callable[[M], bytes], deadline: float
+        self,
+        messages: Iterator[M],
+        chunk: Callable[[M], bytes],
+        context: grpc.ServicerContext,
     ) -> tuple[M | None, bytes]:
         """A stream's first message (``None`` if it was empty) and the image its
         chunks make up; refused as soon as they pass the byte limit, or when the
-        stream has not ended by ``deadline``.
+        stream has not ended by the call's deadline.
 
         The stream is read on a thread of its own: gRPC's request iterator waits
         for the next message without a timeout, so only this way can the call
@@ -122,7 +113,7 @@ class CallHandler:
         )
         reader.start()
         try:
-            return upload.result(timeout=_seconds_until(deadline))
+            return upload.result(timeout=context.time_remaining())
         except FutureTimeout as exc:
             raise CallFailed(
                 grpc.StatusCode.DEADLINE_EXCEEDED,
@@ -157,67 +148,6 @@ class CallHandler:
         else:
             upload.set_result((first, b"".join(parts)))
 
-    def run(
-        self,
-        method: str,
-        context: grpc.ServicerContext,
-        work: Callable[[float], T],
-    ) -> T:
-        """Run ``work(deadline)``: log it, count it, turn its failures into statuses."""
-        started = time.perf_counter()
-        deadline = time.monotonic() + min(
-            context.time_remaining(), self.max_call_seconds
-        )
-        code, message = grpc.StatusCode.OK, ""
-        self.metrics.in_progress.inc()
-        try:
-            if self.closing.is_set():
-                raise CallFailed(
-                    grpc.StatusCode.UNAVAILABLE, "the server is shutting down"
-                )
-            return work(deadline)
-        except CallFailed as exc:
-            code, message = exc.code, exc.message
-        except Exception as exc:  # a bug or a backend failure: the server keeps serving
-            log.exception("call failed", extra={"fields": {"method": method}})
-            code, message = grpc.StatusCode.INTERNAL, f"internal error: {exc}"
-        finally:
-            self.metrics.in_progress.dec()
-            self._record(method, context, code, message, started)
-        context.abort(code, message)
-
-    def refuse(
-        self,
-        method: str,
-        context: grpc.ServicerContext,
-        code: grpc.StatusCode,
-        message: str,
-    ) -> None:
-        """End a call that is not let in (token, call limit), logged and counted
-        like any other."""
-        self._record(method, context, code, message, time.perf_counter())
-        context.abort(code, message)
-
-    def _record(
-        self,
-        method: str,
-        context: grpc.ServicerContext,
-        code: grpc.StatusCode,
-        message: str,
-        started: float,
-    ) -> None:
-        seconds = time.perf_counter() - started
-        self.metrics.observe(method, code.name, seconds)
-        fields = {
-            "method": method,
-            "code": code.name,
-            "ms": round(seconds * 1000.0, 2),
-            "peer": context.peer(),
-        }
-        if message:
-            fields["error"] = message
-        log.info("call", extra={"fields": fields})
-
 
 def check_options(options: DetectOptions) -> None:
     if not 0.0 <= options.min_score <= 1.0:
@@ -225,7 +155,3 @@ def check_options(options: DetectOptions) -> None:
             grpc.StatusCode.INVALID_ARGUMENT,
             f"min_score must be between 0 and 1, not {options.min_score}",
         )
-
-
-def _seconds_until(deadline: float) -> float:
-    return max(deadline - time.monotonic(), 0.0)

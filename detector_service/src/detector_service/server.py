@@ -16,12 +16,11 @@ from detector_service import legacy
 from detector_service import wire
 from detector_service.backends.base import Backend
 from detector_service.calls import CallFailed
-from detector_service.calls import CallHandler
+from detector_service.calls import ModelCalls
 from detector_service.config import ServerConfig
 from detector_service.decoding import ImageDecoder
 from detector_service.inference import InferenceQueue
-from detector_service.interceptors import CallLimit
-from detector_service.interceptors import TokenAuth
+from detector_service.interceptors import CallInterceptor
 from detector_service.metrics import ServerMetrics
 from detector_service.pipeline import DetectionPipeline
 from detector_service.proto.detection.v1 import detector_pb2
@@ -47,49 +46,35 @@ RESERVED_THREADS = 4
 
 
 class DetectorServicer(detector_pb2_grpc.DetectorServicer):
-    def __init__(self, calls: CallHandler) -> None:
-        self.calls = calls
+    """``detection.v1.Detector``: wire messages in, the model's answers out."""
+
+    def __init__(self, model: ModelCalls) -> None:
+        self.model = model
 
     def Detect(
         self, request: detector_pb2.DetectRequest, context: grpc.ServicerContext
     ) -> detector_pb2.DetectResponse:
-        def work(deadline: float) -> detector_pb2.DetectResponse:
-            self.calls.check_size(len(request.image))
-            options = wire.options_from_proto(request.options)
-            return wire.result_to_proto(
-                self.calls.detect(request.image, options, context, deadline)
-            )
-
-        return self.calls.run("Detect", context, work)
+        self.model.check_size(len(request.image))
+        options = wire.options_from_proto(request.options)
+        return wire.result_to_proto(self.model.detect(request.image, options, context))
 
     def DetectStream(
         self,
         request_iterator: Iterator[detector_pb2.DetectStreamRequest],
         context: grpc.ServicerContext,
     ) -> detector_pb2.DetectResponse:
-        def work(deadline: float) -> detector_pb2.DetectResponse:
-            first, data = self.calls.receive(
-                request_iterator, lambda message: message.chunk, deadline
-            )
-            if first is None:
-                raise CallFailed(
-                    grpc.StatusCode.INVALID_ARGUMENT, "the stream was empty"
-                )
-            options = wire.options_from_proto(first.options)
-            return wire.result_to_proto(
-                self.calls.detect(data, options, context, deadline)
-            )
-
-        return self.calls.run("DetectStream", context, work)
+        first, data = self.model.receive(
+            request_iterator, lambda message: message.chunk, context
+        )
+        if first is None:
+            raise CallFailed(grpc.StatusCode.INVALID_ARGUMENT, "the stream was empty")
+        options = wire.options_from_proto(first.options)
+        return wire.result_to_proto(self.model.detect(data, options, context))
 
     def GetModelInfo(
         self, request: detector_pb2.GetModelInfoRequest, context: grpc.ServicerContext
     ) -> detector_pb2.ModelInfo:
-        return self.calls.run(
-            "GetModelInfo",
-            context,
-            lambda deadline: wire.model_info_to_proto(self.calls.model_info()),
-        )
+        return wire.model_info_to_proto(self.model.model_info())
 
 
 class DetectorServer:
@@ -101,8 +86,12 @@ class DetectorServer:
         self.config = config
         self._load_backend = load_backend
         self.metrics = ServerMetrics()
-        self.calls = CallHandler(
-            self.metrics, config.max_message_bytes, config.max_call_seconds
+        self.model = ModelCalls(config.max_message_bytes, config.max_call_seconds)
+        self.interceptor = CallInterceptor(
+            self.metrics,
+            limit=config.workers + config.queue_size + SPARE_CALLS,
+            max_call_seconds=config.max_call_seconds,
+            token=config.token,
         )
         self.health = health.HealthServicer()
         self.queue: InferenceQueue | None = None
@@ -112,15 +101,13 @@ class DetectorServer:
 
     def _build(self) -> grpc.Server:
         config = self.config
-        limit = CallLimit(config.workers + config.queue_size + SPARE_CALLS, self.calls)
-        auth = [TokenAuth(config.token, self.calls)] if config.token else []
         message_limit = config.max_message_bytes + wire.ENVELOPE_BYTES
         server = grpc.server(
             ThreadPoolExecutor(
-                max_workers=limit.limit + RESERVED_THREADS, thread_name_prefix="grpc"
+                max_workers=self.interceptor.limit + RESERVED_THREADS,
+                thread_name_prefix="grpc",
             ),
-            # The token first: a call without it takes no slot of the limit.
-            interceptors=[*auth, limit],
+            interceptors=[self.interceptor],
             options=[
                 ("grpc.max_receive_message_length", message_limit),
                 ("grpc.max_send_message_length", message_limit),
@@ -128,9 +115,9 @@ class DetectorServer:
             ],
         )
         detector_pb2_grpc.add_DetectorServicer_to_server(
-            DetectorServicer(self.calls), server
+            DetectorServicer(self.model), server
         )
-        legacy.add_to_server(self.calls, server)
+        legacy.add_to_server(self.model, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (
@@ -191,7 +178,8 @@ class DetectorServer:
             on_depth=self.metrics.queue_depth.set,
             on_skip=self.metrics.skipped.inc,
         )
-        self.calls.model_loaded(self.queue, info)
+        self.model.model_loaded(self.queue, info)
+        self.metrics.set_model(info)
         self._set_health(health_pb2.HealthCheckResponse.SERVING)
         log.info(
             "serving",
@@ -213,7 +201,7 @@ class DetectorServer:
         fields = {"drain_s": config.drain, "grace_s": config.grace}
         log.info("stopping", extra={"fields": fields})
         self.health.enter_graceful_shutdown()
-        self.calls.closing.set()
+        self.interceptor.closing.set()
         # Probes and balancers see NOT_SERVING and move away before the port closes.
         time.sleep(config.drain)
         self.server.stop(config.grace).wait()
