@@ -10,8 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from collections.abc import Sequence
 from dataclasses import replace
+from detector_service.client import channel_options
 from detector_service.client import channel_targets
+from detector_service.client import CHUNK_BYTES
 from detector_service.client import DetectorClient
+from detector_service.client import service_config
 from detector_service.config import ServerConfig
 from detector_service.errors import DetectorBusy
 from detector_service.errors import DetectorDenied
@@ -31,6 +34,7 @@ from io import BytesIO
 from PIL import Image
 
 import grpc
+import json
 import numpy as np
 import pytest
 import socket
@@ -447,3 +451,88 @@ def test_the_client_imports_no_ml_or_imaging_library():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert run.stdout.strip() == "[]"
+
+
+def test_service_config_is_round_robin_with_grpc_retries():
+    config = json.loads(service_config(retries=3, backoff=0.1))
+    assert config["loadBalancingConfig"] == [{"round_robin": {}}]
+    (method,) = config["methodConfig"]
+    assert method["name"] == [{"service": "detection.v1.Detector"}]
+    assert method["retryPolicy"] == {
+        "maxAttempts": 4,
+        "initialBackoff": "0.100s",
+        "maxBackoff": "0.400s",
+        "backoffMultiplier": 2,
+        "retryableStatusCodes": ["UNAVAILABLE"],
+    }
+    # gRPC allows 5 attempts at most; no retries is no retry policy at all.
+    many = json.loads(service_config(retries=9, backoff=0.1))
+    assert many["methodConfig"][0]["retryPolicy"]["maxAttempts"] == 5
+    assert "methodConfig" not in json.loads(service_config(retries=0, backoff=0.1))
+
+
+def test_channel_options_keep_whole_images_for_retries():
+    options = dict(channel_options(10_000_000, retries=3, backoff=0.1))
+    assert options["grpc.enable_retries"] == 1
+    assert options["grpc.per_rpc_retry_buffer_size"] > 10_000_000
+    assert options["grpc.max_send_message_length"] > 10_000_000
+
+
+@pytest.mark.parametrize(
+    "chunk_bytes", [CHUNK_BYTES, 64 * 1024], ids=["Detect", "DetectStream"]
+)
+def test_grpc_retries_images_beyond_its_default_buffer(backend, chunk_bytes):
+    """gRPC retries only what it kept of a call (256 KiB unless told otherwise):
+    a 600 KB image refused while the model loads is sent again once it is loaded."""
+    server = DetectorServer(ServerConfig(port=0, drain=0.0), lambda: backend)
+    server.start()
+    refused = server.metrics.requests.labels(
+        "Detect" if chunk_bytes == CHUNK_BYTES else "DetectStream", "UNAVAILABLE"
+    )
+
+    def load_after_first_refusal() -> None:
+        while refused._value.get() < 1:
+            time.sleep(0.01)
+        server.load_model()
+
+    loader = threading.Thread(target=load_after_first_refusal)
+    loader.start()
+    image = noisy_jpeg()
+    assert 300_000 < len(image) < CHUNK_BYTES
+    try:
+        address = f"127.0.0.1:{server.port}"
+        with DetectorClient(
+            address, retries=4, backoff=0.2, chunk_bytes=chunk_bytes
+        ) as client:
+            assert client.detect(image).detections
+        assert refused._value.get() >= 1
+    finally:
+        loader.join()
+        server.stop()
+
+
+def noisy_jpeg() -> bytes:
+    pixels = np.random.default_rng(0).integers(0, 255, (600, 800, 3), dtype=np.uint8)
+    out = BytesIO()
+    Image.fromarray(pixels).save(out, "JPEG", quality=95)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("named", [False, True], ids=["one channel", "two channels"])
+def test_calls_go_on_when_a_replica_is_killed(named):
+    """Two IP addresses share one channel, where gRPC's round robin and retries
+    move on; a host name has a channel of its own, and the client moves on to
+    the next channel."""
+    servers = [start_server(FakeBackend("a")), start_server(FakeBackend("b"))]
+    host = "localhost" if named else "127.0.0.1"
+    addresses = [f"{host}:{servers[0].port}", f"127.0.0.1:{servers[1].port}"]
+    try:
+        with DetectorClient(addresses, timeout=10) as client:
+            assert len(client.targets) == (2 if named else 1)
+            names = {client.detect(jpeg()).model.name for _ in range(6)}
+            assert names == {"a", "b"}
+            servers[0].stop()
+            after = [client.detect(jpeg()).model.name for _ in range(6)]
+        assert after == ["b"] * 6
+    finally:
+        servers[1].stop()

@@ -1,11 +1,12 @@
 """The client library: what Plone (or any program) uses to talk to detectors.
 
 Light on purpose: grpc and protobuf only, no numpy or imaging libraries, so it can
-live in a Zope process. Every call has a deadline; ``UNAVAILABLE`` is retried with
-exponential backoff within that deadline, on the next replica. Host names are
-resolved by gRPC in the background, never in the caller's thread, and again when
-connections fail, so DNS changes are followed and a bad name fails only the calls
-that reach it.
+live in a Zope process. Every call has a deadline. Balancing and retries are gRPC's
+own, set by the channels' service config (:func:`service_config`): round robin
+over a channel's addresses, ``UNAVAILABLE`` retried with exponential backoff
+within the deadline. Host names are resolved by gRPC in the background, never in
+the caller's thread, and again when connections fail, so DNS changes are followed
+and a bad name fails only the calls that reach it.
 """
 
 from __future__ import annotations
@@ -48,14 +49,16 @@ ERRORS: dict[grpc.StatusCode, type[DetectorError]] = {
     grpc.StatusCode.UNAUTHENTICATED: DetectorDenied,
     grpc.StatusCode.PERMISSION_DENIED: DetectorDenied,
 }
-SERVICE_CONFIG = json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})
+# gRPC allows at most 5 attempts per call (the first and 4 retries).
+MAX_RETRIES = 4
 # Schemes of full gRPC targets, passed to gRPC as they are.
 TARGET_SCHEMES = ("dns", "ipv4", "ipv6", "unix", "unix-abstract", "vsock")
 
 
 @dataclass
 class _Replica:
-    """One gRPC channel (one target: an address, a name, a set of IP addresses)."""
+    """One gRPC channel (one target: an address, a name, a set of IP addresses),
+    which gRPC balances and retries within."""
 
     target: str
     channel: grpc.Channel
@@ -90,18 +93,13 @@ class DetectorClient:
         max_message_bytes: int = 32 * 1024 * 1024,
         chunk_bytes: int = CHUNK_BYTES,
     ) -> None:
+        if retries < 0:
+            raise ValueError("retries must not be negative")
         self.targets = channel_targets(addresses)
         self.timeout = timeout
-        self.retries = retries
-        self.backoff = backoff
         self.chunk_bytes = chunk_bytes
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
-        limit = max_message_bytes + wire.ENVELOPE_BYTES
-        options = [
-            ("grpc.max_receive_message_length", limit),
-            ("grpc.max_send_message_length", limit),
-            ("grpc.service_config", SERVICE_CONFIG),
-        ]
+        options = channel_options(max_message_bytes, retries, backoff)
         credentials = None
         if root_certificates is not None:
             if isinstance(root_certificates, Path):
@@ -111,7 +109,7 @@ class DetectorClient:
             _open(target, options, credentials, server_name) for target in self.targets
         ]
         if len(self._replicas) > 1:
-            # Calls go round the replicas, passing over those gRPC cannot reach.
+            # Calls go round the channels, passing over those gRPC cannot reach.
             for replica in self._replicas:
                 replica.channel.subscribe(replica.note_state)
         self._turns = itertools.cycle(self._replicas)
@@ -193,36 +191,43 @@ class DetectorClient:
                 chunk=image[start : start + self.chunk_bytes]
             )
 
-    def _next_replica(self) -> _Replica:
-        """The next replica in turn, passing over those gRPC cannot reach now."""
+    def _in_turn(self) -> list[_Replica]:
+        """Every channel, starting with the next in turn; those gRPC cannot reach
+        now last."""
         with self._lock:
-            for _ in self._replicas:
-                replica = next(self._turns)
-                if replica.state != grpc.ChannelConnectivity.TRANSIENT_FAILURE:
-                    break
-            return replica
+            first = next(self._turns)
+        start = self._replicas.index(first)
+        ordered = self._replicas[start:] + self._replicas[:start]
+        return sorted(
+            ordered,
+            key=lambda r: r.state == grpc.ChannelConnectivity.TRANSIENT_FAILURE,
+        )
 
     def _call(
         self, attempt: Callable[[_Replica, float], T], timeout: float | None
     ) -> T:
-        """Run ``attempt(replica, seconds_left)``, retrying UNAVAILABLE on the next
-        replica within one deadline."""
+        """Run ``attempt(channel, seconds_left)`` within one deadline.
+
+        Retries and their backoff happen inside the channel (gRPC's retry policy);
+        a call that still ends ``UNAVAILABLE`` moves on to the next channel, if
+        the client has several (host names: gRPC resolves each in a channel of its
+        own), each tried once.
+        """
         deadline = time.monotonic() + (timeout or self.timeout)
-        retried = 0
-        while True:
-            replica = self._next_replica()
+        *others, last = self._in_turn()
+        for replica in others:
             try:
                 return attempt(replica, max(deadline - time.monotonic(), 0.001))
             except grpc.RpcError as exc:
-                pause = self.backoff * 2**retried
                 if (
                     exc.code() != grpc.StatusCode.UNAVAILABLE
-                    or retried >= self.retries
-                    or deadline - time.monotonic() <= pause
+                    or time.monotonic() >= deadline
                 ):
                     raise as_detector_error(exc) from exc
-                time.sleep(pause)
-                retried += 1
+        try:
+            return attempt(last, max(deadline - time.monotonic(), 0.001))
+        except grpc.RpcError as exc:
+            raise as_detector_error(exc) from exc
 
 
 def as_detector_error(exc: grpc.RpcError) -> DetectorError:
@@ -230,6 +235,52 @@ def as_detector_error(exc: grpc.RpcError) -> DetectorError:
     code = exc.code()
     details = exc.details() or code.name
     return ERRORS.get(code, DetectorError)(f"{details} ({code.name})")
+
+
+def service_config(retries: int, backoff: float) -> str:
+    """gRPC's service config for every channel: round robin over the channel's
+    addresses (passing over those that are down), and, unless ``retries`` is 0,
+    ``UNAVAILABLE`` detection calls retried up to ``retries`` times (at most
+    :data:`MAX_RETRIES`) after a random pause of up to ``backoff``, then up to
+    twice, four times that.
+
+    Only ``UNAVAILABLE`` is retried (not reached, still loading, shutting down):
+    ``RESOURCE_EXHAUSTED`` means busy, which the caller's own queue handles better
+    than an immediate retry that adds load; health checks answer for one channel.
+    """
+    config: dict = {"loadBalancingConfig": [{"round_robin": {}}]}
+    retries = min(retries, MAX_RETRIES)
+    if retries:
+        config["methodConfig"] = [
+            {
+                "name": [{"service": wire.SERVICE_NAME}],
+                "retryPolicy": {
+                    "maxAttempts": retries + 1,
+                    "initialBackoff": f"{backoff:.3f}s",
+                    "maxBackoff": f"{backoff * 2 ** (retries - 1):.3f}s",
+                    "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["UNAVAILABLE"],
+                },
+            }
+        ]
+    return json.dumps(config)
+
+
+def channel_options(
+    max_message_bytes: int, retries: int, backoff: float
+) -> list[tuple[str, object]]:
+    """Every option the client's channels get, in one place."""
+    limit = max_message_bytes + wire.ENVELOPE_BYTES
+    return [
+        ("grpc.max_receive_message_length", limit),
+        ("grpc.max_send_message_length", limit),
+        ("grpc.service_config", service_config(retries, backoff)),
+        ("grpc.enable_retries", 1),
+        # gRPC keeps what a call sent, to send it again on a retry, up to this
+        # size (256 KiB by default, beyond which a call is not retried): up to
+        # the largest image, which the caller holds in memory anyway.
+        ("grpc.per_rpc_retry_buffer_size", limit),
+    ]
 
 
 def channel_targets(addresses: str | Sequence[str]) -> list[str]:
