@@ -26,6 +26,7 @@ from detector_service.proto.detection.v1 import detector_pb2_grpc
 from detector_service.proto.legacy import mlserver_pb2
 from detector_service.proto.legacy import mlserver_pb2_grpc
 from detector_service.server import DetectorServer
+from detector_service.server import limit_malloc_arenas
 from detector_service.types import Box
 from detector_service.types import Detection
 from detector_service.types import DetectOptions
@@ -188,10 +189,22 @@ def test_unavailable_while_loading_then_serving(backend):
         server.stop()
 
 
-def test_client_retries_unavailable_until_the_model_is_loaded(backend):
+@pytest.mark.parametrize(
+    ("size", "chunk_bytes", "method"),
+    [
+        ("small", CHUNK_BYTES, "Detect"),
+        ("600 KB", CHUNK_BYTES, "Detect"),
+        ("600 KB", 64 * 1024, "DetectStream"),
+    ],
+)
+def test_client_retries_unavailable_until_the_model_is_loaded(
+    backend, size, chunk_bytes, method
+):
+    """gRPC retries only what it kept of a call (256 KiB unless told otherwise):
+    images above that are sent again too."""
     server = DetectorServer(ServerConfig(port=0, drain=0.0), lambda: backend)
     server.start()
-    refused = server.metrics.requests.labels("Detect", "UNAVAILABLE")
+    refused = server.metrics.requests.labels(method, "UNAVAILABLE")
 
     def load_after_first_refusal() -> None:
         while refused._value.get() < 1:
@@ -200,10 +213,14 @@ def test_client_retries_unavailable_until_the_model_is_loaded(backend):
 
     loader = threading.Thread(target=load_after_first_refusal)
     loader.start()
+    image = jpeg() if size == "small" else noisy_jpeg()
+    assert size == "small" or 300_000 < len(image) < CHUNK_BYTES
     try:
         address = f"127.0.0.1:{server.port}"
-        with DetectorClient(address, retries=8, backoff=0.05, timeout=60) as client:
-            assert client.detect(jpeg()).detections
+        with DetectorClient(
+            address, retries=8, backoff=0.05, timeout=60, chunk_bytes=chunk_bytes
+        ) as client:
+            assert client.detect(image).detections
         assert refused._value.get() >= 1
     finally:
         loader.join()
@@ -478,39 +495,6 @@ def test_channel_options_keep_whole_images_for_retries():
     assert options["grpc.max_send_message_length"] > 10_000_000
 
 
-@pytest.mark.parametrize(
-    "chunk_bytes", [CHUNK_BYTES, 64 * 1024], ids=["Detect", "DetectStream"]
-)
-def test_grpc_retries_images_beyond_its_default_buffer(backend, chunk_bytes):
-    """gRPC retries only what it kept of a call (256 KiB unless told otherwise):
-    a 600 KB image refused while the model loads is sent again once it is loaded."""
-    server = DetectorServer(ServerConfig(port=0, drain=0.0), lambda: backend)
-    server.start()
-    refused = server.metrics.requests.labels(
-        "Detect" if chunk_bytes == CHUNK_BYTES else "DetectStream", "UNAVAILABLE"
-    )
-
-    def load_after_first_refusal() -> None:
-        while refused._value.get() < 1:
-            time.sleep(0.01)
-        server.load_model()
-
-    loader = threading.Thread(target=load_after_first_refusal)
-    loader.start()
-    image = noisy_jpeg()
-    assert 300_000 < len(image) < CHUNK_BYTES
-    try:
-        address = f"127.0.0.1:{server.port}"
-        with DetectorClient(
-            address, retries=4, backoff=0.2, chunk_bytes=chunk_bytes
-        ) as client:
-            assert client.detect(image).detections
-        assert refused._value.get() >= 1
-    finally:
-        loader.join()
-        server.stop()
-
-
 def noisy_jpeg() -> bytes:
     pixels = np.random.default_rng(0).integers(0, 255, (600, 800, 3), dtype=np.uint8)
     out = BytesIO()
@@ -536,3 +520,9 @@ def test_calls_go_on_when_a_replica_is_killed(named):
         assert after == ["b"] * 6
     finally:
         servers[1].stop()
+
+
+def test_malloc_arenas_are_capped_unless_the_environment_says(monkeypatch):
+    assert limit_malloc_arenas()  # glibc: Debian's Python
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "8")
+    assert not limit_malloc_arenas()
