@@ -486,6 +486,8 @@ def test_service_config_is_round_robin_with_grpc_retries():
     many = json.loads(service_config(retries=9, backoff=0.1))
     assert many["methodConfig"][0]["retryPolicy"]["maxAttempts"] == 5
     assert "methodConfig" not in json.loads(service_config(retries=0, backoff=0.1))
+    with pytest.raises(ValueError, match="backoff"):
+        DetectorClient("127.0.0.1:1", backoff=0)
 
 
 def test_channel_options_keep_whole_images_for_retries():

@@ -93,8 +93,8 @@ class DetectorClient:
         max_message_bytes: int = 32 * 1024 * 1024,
         chunk_bytes: int = CHUNK_BYTES,
     ) -> None:
-        if retries < 0:
-            raise ValueError("retries must not be negative")
+        if retries < 0 or backoff < 0.001:
+            raise ValueError("retries must not be negative, backoff at least 1 ms")
         self.targets = channel_targets(addresses)
         self.timeout = timeout
         self.chunk_bytes = chunk_bytes
